@@ -1,0 +1,61 @@
+"""`steik <command>`: the command line every workflow rule calls.
+
+Each module in this package (name not starting with `_`) is one command: it defines `HELP` (one
+line), `add_arguments(parser)` and `run(args) -> int`. The command's name is the module name with
+`_` replaced by `-`. A `SteikError` ends the command with its message and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from steik import __version__
+from steik.errors import SteikError
+
+
+def _command_modules() -> dict[str, str]:
+    """Command name -> module path, discovered from this package's modules."""
+    return {
+        info.name.replace("_", "-"): f"{__name__}.{info.name}"
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    }
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with one sub-parser per command module."""
+    parser = argparse.ArgumentParser(prog="steik", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"steik {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_path in sorted(_command_modules().items()):
+        module = importlib.import_module(module_path)
+        doc = (module.__doc__ or "").strip()
+        command = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv`, run the command, turn a `SteikError` into one line on stderr."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except SteikError as error:
+        print(f"steik {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"steik {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

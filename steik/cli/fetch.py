@@ -1,0 +1,43 @@
+"""Fetch a dataset into the resources folder and pin it in `<root>/<name>.lock.json`.
+
+Registry datasets: srb, shapenet, scene (downloads), demo3d, demo2d (generated). A folder of your
+own files: `steik fetch NAME --folder PATH --pattern GLOB`. An archive downloaded by hand goes to
+`<root>/downloads/<archive name>`; STEIK_MIRROR=<base URL> fetches archives from a mirror.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "download or generate a dataset and write its lock file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Dataset name, root folder, folder-dataset options, download options."""
+    parser.add_argument(
+        "dataset",
+        help="registry name (srb, shapenet, scene, demo3d, demo2d) or a folder dataset's name",
+    )
+    parser.add_argument("--root", default="resources", help="resources folder (default: resources)")
+    parser.add_argument(
+        "--folder", help="directory of a folder dataset (makes DATASET a folder dataset)"
+    )
+    parser.add_argument(
+        "--pattern", default="*.ply", help="glob of a folder dataset's files (default: *.ply)"
+    )
+    parser.add_argument(
+        "--retries", type=int, default=2, help="extra download attempts (default: 2)"
+    )
+    parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fetch and print the lock file's path."""
+    from steik.data.fetch import FetchConfig, fetch
+    from steik.data.registry import folder_dataset
+
+    entry = folder_dataset(args.dataset, args.folder, args.pattern) if args.folder else args.dataset
+    config = FetchConfig(retries=args.retries, timeout=args.timeout, progress=not args.quiet)
+    print(fetch(entry, args.root, config))
+    return 0

@@ -1,0 +1,24 @@
+"""Build the runtime table (the paper's Table 3 layout: method, structure, ms per iteration,
+parameters, device) from the dataset tables of this workflow: writes OUT (Parquet) and OUT's .md
+and .html beside it, where the paper's GPU numbers appear in marked rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "time per training iteration per method (Table 3 layout)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tables", nargs="+", required=True, metavar="PARQUET",
+                        help="results/tables/<dataset>.parquet files")
+    parser.add_argument("--out", required=True, metavar="PARQUET", help="runtime.parquet to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    from steik.tables import write_runtime
+
+    for path in write_runtime(args.tables, args.out).values():
+        print(path)
+    return 0

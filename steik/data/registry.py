@@ -1,0 +1,298 @@
+"""The dataset registry: every dataset the pipeline knows, described as data.
+
+An entry says where the files come from (Google Drive id or URL, archive type, approximate
+size, sha256 when published), where each shape's files lie after extraction, which shapes exist
+and what ground truth they carry (`mesh`, `points`, `shapenet`, `none`; see `steik.data.sample`).
+The workflow names datasets either by registry name (`srb`, `shapenet`, `scene`, `demo3d`,
+`demo2d`) or by an inline folder entry `{name, kind: folder, path, pattern}`; `resolve` turns
+both into a `Dataset`. `list_shapes` needs no network and no prior fetch, except for ShapeNet,
+whose 260 shape ids are only known from its archive (fetch it first; the lock file lists them).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from steik.data.shapes2d import SHAPES_2D
+from steik.data.shapes3d import SHAPES_3D
+from steik.errors import SteikError
+
+KINDS = ("download", "generated", "folder")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One archive of a downloaded dataset."""
+
+    filename: str
+    """Name of the archive under `<root>/downloads/` (also where a manual download goes)."""
+    archive: str
+    """`zip`, `tar.gz` or `tar.xz`."""
+    gdrive_id: str | None = None
+    """Google Drive file id (downloaded with gdown)."""
+    url: str | None = None
+    """Plain HTTP(S) URL (downloaded with pooch)."""
+    size: int | None = None
+    """Approximate size in bytes, for the user's information."""
+    sha256: str | None = None
+    """Published checksum; None when unknown (the lock file then pins the first download)."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: where it comes from, its shapes, and what ground truth each shape has."""
+
+    name: str
+    kind: str
+    """`download`, `generated` or `folder`."""
+    ground_truth: str
+    """`mesh`, `points`, `shapenet`, `none`, or `auto` for folders (decided per file)."""
+    dim: int = 3
+    shapes: tuple[str, ...] = ()
+    """Shape names; empty when only the data can tell (folders, ShapeNet)."""
+    sources: tuple[Source, ...] = ()
+    layout: Mapping[str, str] = field(default_factory=dict)
+    """Role -> path template relative to `<root>/<name>/`, e.g. `scan`, `gt`, `occ`."""
+    description: str = ""
+    path: str | None = None
+    """Folder datasets: the directory holding the files."""
+    pattern: str | None = None
+    """Folder datasets: glob pattern of the files, e.g. `*.ply`."""
+
+
+SHAPENET_CLASSES: dict[str, str] = {
+    "02691156": "airplane",
+    "02828884": "bench",
+    "02933112": "cabinet",
+    "02958343": "car",
+    "03001627": "chair",
+    "03211117": "display",
+    "03636649": "lamp",
+    "03691459": "loudspeaker",
+    "04090263": "rifle",
+    "04256520": "sofa",
+    "04379243": "table",
+    "04401088": "telephone",
+    "04530566": "watercraft",
+}
+"""ShapeNet class id -> the class name used as folder name in the NSP point-cloud archive."""
+
+REGISTRY: dict[str, Dataset] = {
+    d.name: d
+    for d in (
+        Dataset(
+            name="srb",
+            kind="download",
+            ground_truth="points",
+            shapes=("anchor", "daratech", "dc", "gargoyle", "lord_quas"),
+            sources=(
+                Source(
+                    "deep_geometric_prior_data.zip",
+                    "zip",
+                    gdrive_id="17Elfc1TTRzIQJhaNu5m7SckBH_mdjYSe",
+                    size=1_120_000_000,
+                ),
+            ),
+            layout={
+                "scan": "deep_geometric_prior_data/scans/{shape}.ply",
+                "gt": "deep_geometric_prior_data/ground_truth/{shape}.xyz",
+            },
+            description="Surface Reconstruction Benchmark (Deep Geometric Prior packaging)",
+        ),
+        Dataset(
+            name="shapenet",
+            kind="download",
+            ground_truth="shapenet",
+            sources=(
+                Source(
+                    "NSP_data.tar.gz",
+                    "tar.gz",
+                    gdrive_id="14CW_a0gS3ARJsIonyqPc5eKT3iVcCWZ0",
+                    size=371_000_000,
+                ),
+                Source(
+                    "ShapeNetNSP.tar.gz",
+                    "tar.gz",
+                    gdrive_id="1h6TFHnza0axOZz5AuRkfyLMx_sFcu_Yf",
+                    size=413_000_000,
+                ),
+            ),
+            # Shape names are `<class name>_<model id>`, e.g. `lamp_d284b73d...`.
+            layout={
+                "scan": "NSP_dataset/{class_name}/{model}.ply",
+                "occ": "ShapeNetNSP/{class_id}/{model}/points.npz",
+            },
+            description="ShapeNet subset of Neural Splines (13 classes x 20 test shapes)",
+        ),
+        Dataset(
+            name="scene",
+            kind="download",
+            ground_truth="none",
+            shapes=("interior_room",),
+            sources=(
+                Source(
+                    "scene_reconstruction.tar.xz",
+                    "tar.xz",
+                    gdrive_id="13X1UlMsnbh3dcV4tJysVDgzg6kYyxHhb",
+                    size=56_000_000,
+                ),
+            ),
+            layout={"scan": "scene_reconstruction/{shape}.ply"},
+            description="SIREN's interior room scan",
+        ),
+        Dataset(
+            name="demo3d",
+            kind="generated",
+            ground_truth="mesh",
+            shapes=SHAPES_3D,
+            layout={"mesh": "{shape}.ply"},
+            description="generated watertight meshes (steik.data.shapes3d)",
+        ),
+        Dataset(
+            name="demo2d",
+            kind="generated",
+            ground_truth="mesh",
+            dim=2,
+            shapes=SHAPES_2D,
+            layout={"curve": "{shape}.npy"},
+            description="SPEC 9's 2D shapes with exact signed distances (steik.data.shapes2d)",
+        ),
+        Dataset(
+            name="folder",
+            kind="folder",
+            ground_truth="auto",
+            description="a directory of your own meshes or point clouds (--folder, --pattern)",
+        ),
+    )
+}
+
+
+def folder_dataset(name: str, path: str | Path, pattern: str = "*.ply") -> Dataset:
+    """A folder dataset called `name`: every file in `path` matching `pattern` is a shape."""
+    if not name or "/" in name:
+        raise SteikError(f"folder dataset name {name!r} must be a non-empty name without '/'")
+    if name in REGISTRY and name != "folder":
+        raise SteikError(
+            f"folder dataset name {name!r} clashes with the registry dataset {name!r}; rename it"
+        )
+    return Dataset(
+        name=name,
+        kind="folder",
+        ground_truth="auto",
+        path=str(Path(path).expanduser()),
+        pattern=pattern,
+        description=f"files {pattern} in {path}",
+    )
+
+
+def resolve(entry: str | Mapping[str, Any] | Dataset) -> Dataset:
+    """A registry name, an inline folder mapping `{name, kind: folder, path, pattern}` or a
+    Dataset -> the Dataset."""
+    if isinstance(entry, Dataset):
+        return entry
+    if isinstance(entry, str):
+        if entry not in REGISTRY:
+            raise SteikError(
+                f"unknown dataset {entry!r}; choose one of {', '.join(REGISTRY)}, or make it a "
+                "folder dataset (command line: --folder PATH --pattern GLOB; workflow config: "
+                "{name, kind: folder, path, pattern})"
+            )
+        if entry == "folder":
+            raise SteikError("the `folder` dataset needs a path: use --folder PATH --pattern GLOB")
+        return REGISTRY[entry]
+    if isinstance(entry, Mapping):
+        unknown = set(entry) - {"name", "kind", "path", "pattern"}
+        if entry.get("kind") != "folder" or unknown or "name" not in entry or "path" not in entry:
+            raise SteikError(
+                f"dataset entry {dict(entry)!r} is not valid: an inline dataset needs exactly "
+                "name, kind: folder, path and optionally pattern"
+            )
+        return folder_dataset(str(entry["name"]), entry["path"], str(entry.get("pattern", "*.ply")))
+    raise SteikError(f"dataset entry {entry!r} must be a registry name or a folder mapping")
+
+
+def dataset_name(entry: str | Mapping[str, Any] | Dataset) -> str:
+    """The dataset's name as used in `resources/<name>` and `results/<name>`."""
+    return resolve(entry).name
+
+
+def lock_path(name: str, root: str | Path = "resources") -> Path:
+    """Where `steik fetch` records what it fetched: `<root>/<name>.lock.json`."""
+    return Path(root) / f"{name}.lock.json"
+
+
+def read_lock(name: str, root: str | Path = "resources") -> dict[str, Any] | None:
+    """The lock file's content, or None if the dataset has not been fetched."""
+    path = lock_path(name, root)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise SteikError(
+            f"lock file {path} is unreadable ({error}); delete it and fetch again"
+        ) from error
+
+
+def list_shapes(
+    entry: str | Mapping[str, Any] | Dataset, root: str | Path = "resources"
+) -> list[str]:
+    """Shape names of a dataset, without network: registry data, a folder's file stems, or (for
+    ShapeNet) the shape list recorded by `steik fetch`."""
+    from steik.data import folder
+
+    dataset = resolve(entry)
+    if dataset.kind == "folder":
+        return sorted(folder.folder_files(dataset))
+    if dataset.shapes:
+        return list(dataset.shapes)
+    lock = read_lock(dataset.name, root)
+    if lock is None or not lock.get("shapes"):
+        raise SteikError(
+            f"the shapes of {dataset.name!r} are only known from its archive: run "
+            f"`steik fetch {dataset.name} --root {root}` first"
+        )
+    return list(lock["shapes"])
+
+
+def ground_truth(
+    entry: str | Mapping[str, Any] | Dataset,
+    shape: str | None = None,
+    root: str | Path = "resources",
+) -> str:
+    """The ground-truth kind of a dataset (`mesh`, `points`, `shapenet`, `none`; `auto` for a
+    folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud)."""
+    from steik.data import folder
+
+    dataset = resolve(entry)
+    if dataset.kind == "folder" and shape is not None:
+        path = folder.folder_files(dataset)[check_shape(dataset, shape, root)]
+        return "mesh" if folder.is_mesh_file(path) else "none"
+    if shape is not None:
+        check_shape(dataset, shape, root)
+    return dataset.ground_truth
+
+
+def check_shape(dataset: Dataset, shape: str, root: str | Path = "resources") -> str:
+    """Return `shape` if the dataset has it, else raise naming the valid shapes."""
+    shapes = list_shapes(dataset, root)
+    if shape not in shapes:
+        listed = ", ".join(shapes[:12]) + (", ..." if len(shapes) > 12 else "")
+        raise SteikError(f"dataset {dataset.name!r} has no shape {shape!r}; its shapes: {listed}")
+    return shape
+
+
+def split_shapenet_shape(shape: str) -> tuple[str, str, str]:
+    """`<class name>_<model id>` -> (class name, class id, model id)."""
+    class_name, _, model = shape.partition("_")
+    ids = {v: k for k, v in SHAPENET_CLASSES.items()}
+    if class_name not in ids or not model:
+        raise SteikError(
+            f"ShapeNet shape {shape!r} must be `<class>_<model id>` with class one of "
+            f"{', '.join(sorted(ids))}"
+        )
+    return class_name, ids[class_name], model

@@ -1,0 +1,458 @@
+"""Per-shape sample files: the one place that defines their keys, and the code that makes them.
+
+`steik sample DATASET SHAPE --out results/<dataset>/samples/<shape>.npz` turns one shape of a
+dataset into everything later stages need: the normalised scan that training reads, and the
+ground truth that evaluation compares against. The file is a plain `.npz` (read it with
+`np.load(path, allow_pickle=False)` or `load_sample`):
+
+| key | dtype / shape | meaning |
+|---|---|---|
+| `points` | float32 [N, d] | normalised scan (SPEC 5): minus mean, over largest abs coordinate |
+| `normals` | float32 [N, d] | optional: unit normals of the scan points |
+| `center` | float64 [d] | original = points * scale + center |
+| `scale` | float64 [] | |
+| `gt_points` | float32 [M, d] | optional: dense ground-truth surface samples, original units |
+| `gt_normals` | float32 [M, d] | optional: unit normals at `gt_points` (mesh or exact curve) |
+| `occ_points` | float32 [Q, d] | optional: IoU test points, original units |
+| `occ_labels` | bool [Q] | optional: True = inside the ground truth |
+| `dataset`, `shape` | str | identifiers |
+| `ground_truth` | str | `mesh`, `points`, `shapenet` or `none` (see below) |
+| `source` | str | the input file (`generated:<name>` for demo shapes) |
+| `source_sha256` | str | its sha256 (demo shapes: of the file `steik fetch` writes) |
+
+Strings are 0-d numpy unicode arrays; `str(data["shape"])` gives the text.
+
+`ground_truth` says which metrics apply (SPEC 7):
+- `mesh` (demo3d, demo2d, meshes in a folder dataset): a simulated scan of `n_points` surface
+  points (optional Gaussian noise, std = `noise` x bounding-box diagonal), `n_gt` dense surface
+  samples with normals, and `n_occ` IoU points uniform in the padded bounding box labelled by a
+  winding-number inside test of the mesh (2D: a regular grid labelled by the exact SDF sign).
+- `points` (SRB): the scan as given; `gt_points` = the dense ground-truth `.xyz`.
+- `shapenet`: the NSP point cloud is both the scan and G (`gt_points`); `occ_points`,
+  `occ_labels` = Occupancy Networks `points.npz`, mapped into the point cloud's frame.
+- `none` (the scene, point clouds in a folder dataset): the scan alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import point_cloud_utils as pcu
+import trimesh
+
+from steik.errors import SteikError
+from steik.fileio import atomic_path, sha256_file
+
+if TYPE_CHECKING:
+    from steik.data.registry import Dataset
+
+GROUND_TRUTH_KINDS: tuple[str, ...] = ("mesh", "points", "shapenet", "none")
+_STRING_KEYS = ("dataset", "shape", "ground_truth", "source", "source_sha256")
+_OPTIONAL_ARRAYS = ("normals", "gt_points", "gt_normals", "occ_points", "occ_labels")
+
+
+@dataclass
+class Sample:
+    """One shape's sample file in memory (keys as in the module docstring; optional ones None)."""
+
+    points: np.ndarray
+    """float32 `[N, d]`: normalised scan."""
+    center: np.ndarray
+    """float64 `[d]`: original = points * scale + center."""
+    scale: float
+    dataset: str
+    shape: str
+    ground_truth: str
+    source: str
+    source_sha256: str
+    normals: np.ndarray | None = None
+    """float32 `[N, d]`: unit normals of the scan points."""
+    gt_points: np.ndarray | None = None
+    """float32 `[M, d]`: ground-truth surface samples, original units."""
+    gt_normals: np.ndarray | None = None
+    """float32 `[M, d]`: unit normals at gt_points."""
+    occ_points: np.ndarray | None = None
+    """float32 `[Q, d]`: IoU test points, original units."""
+    occ_labels: np.ndarray | None = None
+    """bool `[Q]`: True = inside."""
+
+    @property
+    def dim(self) -> int:
+        """Spatial dimension d (2 or 3)."""
+        return int(self.points.shape[1])
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """Map normalised points `[K, d]` back to original units (float64)."""
+        return np.asarray(points, dtype=np.float64) * self.scale + self.center
+
+    def to_normalised(self, points: np.ndarray) -> np.ndarray:
+        """Map original-unit points `[K, d]` into the training frame (float64)."""
+        return (np.asarray(points, dtype=np.float64) - self.center) / self.scale
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How to sample a shape with a ground-truth mesh or curve (real scans are used as given)."""
+
+    n_points: int = 15_000
+    """Points in the simulated scan (SPEC 9 uses 15,000 for 2D)."""
+    noise: float = 0.0
+    """Std of Gaussian scan noise, as a fraction of the ground truth's bounding-box diagonal."""
+    n_gt: int = 100_000
+    """Dense ground-truth surface samples for the metrics."""
+    n_occ: int | None = None
+    """IoU test points; None = 100,000 in 3D and a 256 x 256 grid in 2D (2D rounds to a square)."""
+    seed: int = 0
+    """Seed of every random draw: the same seed gives the same file."""
+    occ_padding: float = 0.05
+    """The IoU box is the ground truth's bounding box grown by this fraction of its largest side
+    on every side."""
+    near_fraction: float = 0.0
+    """Share of the 3D IoU points drawn near the surface (surface samples + Gaussian offsets)."""
+    near_sigma: float = 0.01
+    """Std of the near-surface offsets, as a fraction of the bounding-box diagonal."""
+
+    def __post_init__(self) -> None:
+        for name in ("n_points", "n_gt"):
+            if getattr(self, name) < 1:
+                raise SteikError(
+                    f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}"
+                )
+        if self.n_occ is not None and self.n_occ < 0:
+            raise SteikError(f"--n-occ must be >= 0, got {self.n_occ}")
+        if not (self.noise >= 0 and math.isfinite(self.noise)):
+            raise SteikError(f"--noise must be a finite number >= 0, got {self.noise}")
+        if not 0.0 <= self.near_fraction <= 1.0:
+            raise SteikError(f"near_fraction must lie in [0, 1], got {self.near_fraction}")
+
+
+def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """SPEC 5: `points [N, d]` -> (float32 `[N, d]` in [-1, 1]^d, center float64 `[d]`, scale).
+
+    Computed in float64 so that the largest absolute coordinate is exactly 1 after rounding.
+    """
+    data = np.asarray(points, dtype=np.float64)
+    center = data.mean(axis=0)
+    centred = data - center
+    scale = float(np.abs(centred).max())
+    if not scale > 0:
+        raise SteikError("cannot normalise a point cloud whose points are all equal")
+    return (centred / scale).astype(np.float32), center, scale
+
+
+def _streams(seed: int, count: int) -> list[np.random.Generator]:
+    """Independent generators for the separate draws, so changing one size leaves others alone."""
+    return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(count)]
+
+
+def _padded_box(points: np.ndarray, padding: float) -> tuple[np.ndarray, np.ndarray]:
+    """Bounding box `([d], [d])` of `points` grown by `padding` x its largest side on every side."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    margin = padding * float((hi - lo).max())
+    return lo - margin, hi + margin
+
+
+def inside_mesh(mesh: trimesh.Trimesh, query: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
+    """bool `[Q]`: query points `[Q, 3]` inside the mesh, by the fast generalised winding number.
+
+    The winding number is ~1 inside and ~0 outside a closed mesh and degrades gracefully on small
+    holes, unlike ray parity.
+    """
+    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
+    faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
+    out = np.empty(len(query), dtype=bool)
+    for lo in range(0, len(query), chunk):
+        part = np.ascontiguousarray(query[lo : lo + chunk], dtype=np.float64)
+        out[lo : lo + chunk] = pcu.triangle_soup_fast_winding_number(vertices, faces, part) > 0.5
+    return out
+
+
+def _surface(
+    mesh: trimesh.Trimesh, count: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """`count` area-uniform surface samples `[count, 3]` and their face normals `[count, 3]`."""
+    points, face_index = trimesh.sample.sample_surface(mesh, count, seed=rng)
+    return np.asarray(points), np.asarray(mesh.face_normals[face_index])
+
+
+def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.ndarray]:
+    """Scan, ground truth and IoU arrays (see module docstring) of a watertight mesh.
+
+    Returns `points`, `normals`, `center`, `scale`, `gt_points`, `gt_normals`, `occ_points`,
+    `occ_labels` with the dtypes of the sample file.
+    """
+    if len(mesh.faces) == 0:
+        raise SteikError("a mesh ground truth needs faces; this mesh has none")
+    scan_rng, noise_rng, gt_rng, occ_rng, near_rng = _streams(config.seed, 5)
+    diagonal = float(np.linalg.norm(mesh.extents))
+    scan, scan_normals = _surface(mesh, config.n_points, scan_rng)
+    if config.noise > 0:
+        scan = scan + noise_rng.normal(0.0, config.noise * diagonal, scan.shape)
+    points, center, scale = normalise(scan)
+    gt, gt_normals = _surface(mesh, config.n_gt, gt_rng)
+    n_occ = 100_000 if config.n_occ is None else config.n_occ
+    n_near = round(n_occ * config.near_fraction)
+    lo, hi = _padded_box(np.asarray(mesh.vertices), config.occ_padding)
+    occ = occ_rng.uniform(lo, hi, size=(n_occ - n_near, 3))
+    if n_near:
+        near, _ = _surface(mesh, n_near, near_rng)
+        near = near + near_rng.normal(0.0, config.near_sigma * diagonal, near.shape)
+        occ = np.concatenate([occ, near])
+    arrays = {
+        "points": points,
+        "normals": scan_normals.astype(np.float32),
+        "center": center,
+        "scale": np.float64(scale),
+        "gt_points": gt.astype(np.float32),
+        "gt_normals": gt_normals.astype(np.float32),
+    }
+    if n_occ > 0:  # --n-occ 0: no IoU points at all
+        arrays["occ_points"] = occ.astype(np.float32)
+        arrays["occ_labels"] = inside_mesh(mesh, arrays["occ_points"])
+    return arrays
+
+
+def sample_curve(name: str, config: SampleConfig) -> dict[str, np.ndarray]:
+    """The arrays of a 2D demo shape: SPEC 9 surface points (+ noise), exact curve samples, grid.
+
+    The IoU grid is square, `round(sqrt(n_occ))` points a side (default 256), over the curve's
+    padded bounding box, labelled by the exact signed distance's sign.
+    """
+    from steik.data import shapes2d
+
+    (noise_rng,) = _streams(config.seed, 1)
+    scan, scan_normals = shapes2d.surface_points(name, config.n_points)
+    gt, gt_normals = shapes2d.curve_samples(name, config.n_gt)
+    diagonal = float(np.linalg.norm(gt.max(axis=0) - gt.min(axis=0)))
+    if config.noise > 0:
+        scan = scan + noise_rng.normal(0.0, config.noise * diagonal, scan.shape)
+    points, center, scale = normalise(scan)
+    side = 256 if config.n_occ is None else round(math.sqrt(config.n_occ))
+    lo, hi = _padded_box(shapes2d.outline(name), config.occ_padding)
+    gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], side), np.linspace(lo[1], hi[1], side))
+    occ = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    arrays = {
+        "points": points,
+        "normals": scan_normals.astype(np.float32),
+        "center": center,
+        "scale": np.float64(scale),
+        "gt_points": gt.astype(np.float32),
+        "gt_normals": gt_normals.astype(np.float32),
+    }
+    if side > 0:  # --n-occ 0: no IoU grid
+        arrays["occ_points"] = occ.astype(np.float32)
+        arrays["occ_labels"] = shapes2d.signed_distance(name, arrays["occ_points"]) < 0
+    return arrays
+
+
+def scan_sample(points: np.ndarray, normals: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a real scan used as given: normalised `points`, unit `normals` if known."""
+    out: dict[str, np.ndarray] = {}
+    out["points"], out["center"], scale = normalise(points)
+    out["scale"] = np.float64(scale)
+    if normals is not None:
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        out["normals"] = (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+    return out
+
+
+def write_sample(path: str | Path, sample: Sample) -> Path:
+    """Write `sample` to `path` (.npz) atomically, after checking it against the key table."""
+    _check(sample, str(path))
+    arrays: dict[str, np.ndarray] = {
+        "points": np.asarray(sample.points, dtype=np.float32),
+        "center": np.asarray(sample.center, dtype=np.float64),
+        "scale": np.asarray(sample.scale, dtype=np.float64).reshape(()),
+    }
+    for key in _STRING_KEYS:
+        arrays[key] = np.array(getattr(sample, key), dtype=np.str_)
+    for key in _OPTIONAL_ARRAYS:
+        value = getattr(sample, key)
+        if value is not None:
+            arrays[key] = np.asarray(value, dtype=bool if key == "occ_labels" else np.float32)
+    final = Path(path)
+    if final.suffix != ".npz":
+        raise SteikError(f"sample output {final} must end in .npz")
+    with atomic_path(final) as tmp:
+        _write_npz(tmp, arrays)
+    return final
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed `.npz` that `np.load` reads, with fixed member timestamps so that the same
+    arrays always give the same bytes (np.savez stamps the current time into the zip)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(info, "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def load_sample(path: str | Path) -> Sample:
+    """Read a sample file written by `steik sample`; a missing or malformed file is a SteikError."""
+    path = Path(path)
+    if not path.is_file():
+        raise SteikError(f"sample file {path} does not exist; create it with `steik sample`")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except Exception as error:  # numpy raises several types for damaged zip members
+        raise SteikError(
+            f"sample file {path} is unreadable ({error}); run `steik sample` again"
+        ) from error
+    names = {f.name for f in fields(Sample)}
+    missing = [key for key in ("points", "center", "scale", *_STRING_KEYS) if key not in arrays]
+    if missing:
+        raise SteikError(f"sample file {path} lacks {', '.join(missing)}; run `steik sample` again")
+    values = {key: value for key, value in arrays.items() if key in names}
+    for key in _STRING_KEYS:
+        values[key] = str(values[key])
+    values["scale"] = float(values["scale"])
+    sample = Sample(**values)
+    _check(sample, str(path))
+    return sample
+
+
+def _check(sample: Sample, where: str) -> None:
+    """Raise a SteikError if the sample's arrays disagree with the key table."""
+    points = np.asarray(sample.points)
+    if points.ndim != 2 or points.shape[1] not in (2, 3) or len(points) == 0:
+        raise SteikError(
+            f"{where}: `points` must be [N, 2] or [N, 3] with N > 0, got {points.shape}"
+        )
+    d = points.shape[1]
+    if np.asarray(sample.center).shape != (d,) or not (sample.scale > 0):
+        raise SteikError(f"{where}: `center` must be [{d}] and `scale` a positive number")
+    if sample.ground_truth not in GROUND_TRUTH_KINDS:
+        raise SteikError(
+            f"{where}: ground_truth {sample.ground_truth!r} is not one of "
+            f"{', '.join(GROUND_TRUTH_KINDS)}"
+        )
+    pairs = (("normals", "points"), ("gt_normals", "gt_points"))
+    for key in ("normals", "gt_points", "gt_normals", "occ_points"):
+        value = getattr(sample, key)
+        if value is not None and (np.ndim(value) != 2 or np.shape(value)[1] != d):
+            raise SteikError(f"{where}: `{key}` must be [M, {d}], got {np.shape(value)}")
+    for key, base in pairs:
+        value, ref = getattr(sample, key), getattr(sample, base)
+        if value is not None and (ref is None or len(value) != len(ref)):
+            raise SteikError(f"{where}: `{key}` must have one row per row of `{base}`")
+    if (sample.occ_points is None) != (sample.occ_labels is None) or (
+        sample.occ_labels is not None and np.shape(sample.occ_labels) != (len(sample.occ_points),)
+    ):
+        raise SteikError(
+            f"{where}: `occ_points` and `occ_labels` must come together, one label per point"
+        )
+
+
+def build_sample(
+    entry: str | Mapping[str, Any] | Dataset,
+    shape: str,
+    root: str | Path = "resources",
+    config: SampleConfig | None = None,
+) -> Sample:
+    """Make the sample of one shape of a dataset (see the module docstring for what each kind
+    of dataset contributes)."""
+    from steik.data import folder, io, registry, shapes2d, shapes3d
+
+    config = config or SampleConfig()
+    dataset = registry.resolve(entry)
+    root = Path(root)
+    registry.check_shape(dataset, shape, root)
+    ident = {"dataset": dataset.name, "shape": shape}
+    if dataset.name == "demo3d":
+        mesh = shapes3d.make_mesh(shape)
+        digest = hashlib.sha256(shapes3d.mesh_bytes(mesh)).hexdigest()
+        return Sample(
+            **_unpack(sample_mesh(mesh, config)),
+            **ident,
+            ground_truth="mesh",
+            source=f"generated:{shape}",
+            source_sha256=digest,
+        )
+    if dataset.name == "demo2d":
+        digest = hashlib.sha256(shapes2d.curve_bytes(shape)).hexdigest()
+        return Sample(
+            **_unpack(sample_curve(shape, config)),
+            **ident,
+            ground_truth="mesh",
+            source=f"generated:{shape}",
+            source_sha256=digest,
+        )
+    if dataset.kind == "folder":
+        path = folder.folder_files(dataset)[shape]
+        digest = _verified_digest(dataset, shape, path, root)
+        if folder.is_mesh_file(path):
+            arrays, kind = sample_mesh(io.read_mesh(path), config), "mesh"
+        else:
+            cloud = io.read_points(path)
+            arrays, kind = scan_sample(cloud.points, cloud.normals), "none"
+        return Sample(
+            **_unpack(arrays), **ident, ground_truth=kind, source=str(path), source_sha256=digest
+        )
+    return _downloaded_sample(dataset, shape, root, ident)
+
+
+def _downloaded_sample(dataset: Dataset, shape: str, root: Path, ident: dict[str, str]) -> Sample:
+    """Samples of SRB, ShapeNet and the scene: the scan as given plus their ground truth."""
+    from steik.data import io, registry
+
+    if registry.read_lock(dataset.name, root) is None or not (root / dataset.name).is_dir():
+        raise SteikError(
+            f"dataset {dataset.name!r} is not fetched under {root}: run "
+            f"`steik fetch {dataset.name} --root {root}` first"
+        )
+    folder = root / dataset.name
+    names = {"shape": shape}
+    if dataset.name == "shapenet":
+        class_name, class_id, model = registry.split_shapenet_shape(shape)
+        names = {"class_name": class_name, "class_id": class_id, "model": model}
+    scan_path = folder / dataset.layout["scan"].format(**names)
+    cloud = io.read_points(scan_path)
+    arrays = scan_sample(cloud.points, cloud.normals)
+    if dataset.ground_truth == "points":
+        arrays["gt_points"] = io.read_points(folder / dataset.layout["gt"].format(**names)).points
+    elif dataset.ground_truth == "shapenet":
+        # G is the input cloud itself; ONet's points.npz shares the NSP cloud's unit-cube frame.
+        arrays["gt_points"] = cloud.points
+        arrays["occ_points"], arrays["occ_labels"] = io.read_occupancy(
+            folder / dataset.layout["occ"].format(**names)
+        )
+    return Sample(
+        **_unpack(arrays),
+        **ident,
+        ground_truth=dataset.ground_truth,
+        source=str(scan_path),
+        source_sha256=sha256_file(scan_path),
+    )
+
+
+def _verified_digest(dataset: Dataset, shape: str, path: Path, root: Path) -> str:
+    """sha256 of a folder dataset's file, checked against the lock file when there is one."""
+    from steik.data import registry
+
+    digest = sha256_file(path)
+    lock = registry.read_lock(dataset.name, root)
+    if lock is not None:
+        recorded = {f["name"]: f["sha256"] for f in lock.get("files", [])}
+        if shape in recorded and recorded[shape] != digest:
+            raise SteikError(
+                f"{path} changed since `steik fetch` recorded it (sha256 {recorded[shape][:12]}... "
+                f"now {digest[:12]}...); run `steik fetch {dataset.name} --folder "
+                f"{dataset.path} --pattern '{dataset.pattern}' --root {root}` again"
+            )
+    return digest
+
+
+def _unpack(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Sample-file arrays -> Sample keyword arguments (scale as a float)."""
+    out: dict[str, Any] = dict(arrays)
+    out["scale"] = float(out["scale"])
+    return out

@@ -1,0 +1,59 @@
+"""Atomic file writes and content digests shared by every stage.
+
+Every output is written under a temporary name in its final folder and renamed into place only
+when complete, so a crash never leaves a file that looks finished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling path of `path` (same suffix); rename it to `path` on success.
+
+    On an exception the temporary file (or folder) is removed and `path` is left untouched.
+    The suffix is kept so that libraries choosing a format by extension still work.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{final.stem}.", suffix=f".tmp{''.join(final.suffixes)}", dir=final.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (archives can be gigabytes)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def array_digest(array: np.ndarray) -> str:
+    """Hex sha256 of an array's float32 values: identifies the points a model was trained on."""
+    data = np.ascontiguousarray(np.asarray(array, dtype=np.float32))
+    digest = hashlib.sha256(str(data.shape).encode())
+    digest.update(data.tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,48 @@
+# Stages 1-2: fetch a dataset into resources/ (local: needs the network, not the cluster),
+# then turn each shape into results/<dataset>/samples/<shape>.npz.
+
+
+localrules:
+    fetch,
+
+
+checkpoint fetch:
+    output:
+        lock=f"{RESOURCES}/{{dataset}}.lock.json",
+    params:
+        root=lambda wildcards, output: os.path.dirname(output.lock) or ".",
+    log:
+        "logs/fetch/{dataset}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    conda:
+        ENV
+    shell:
+        "steik fetch {wildcards.dataset} --root {params.root} > {log} 2>&1"
+
+
+rule sample:
+    input:
+        sample_inputs,
+    output:
+        f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
+    params:
+        source=lambda wildcards: dataset_args(wildcards.dataset),
+        options=lambda wildcards: option_args(
+            stage_options("sample", wildcards.dataset),
+            {"n_points": "--n-points", "noise": "--noise", "n_gt": "--n-gt",
+             "n_occ": "--n-occ", "near_fraction": "--near-fraction", "seed": "--seed"},
+        ),
+    log:
+        "logs/sample/{dataset}/{shape}.log",
+    threads: res("sample", "threads")
+    resources:
+        mem_mb=res("sample", "mem_mb"),
+        runtime=res("sample", "runtime"),
+    conda:
+        ENV
+    shell:
+        "steik sample {params.source} {wildcards.shape} {params.options} --out {output} "
+        "> {log} 2>&1"

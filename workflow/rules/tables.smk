@@ -1,0 +1,55 @@
+# Stage 6: per-dataset tables (every metrics row, per-method summary, paper layouts with the
+# paper's numbers beside ours) and the runtime table of every training run of this workflow.
+
+
+rule tables:
+    input:
+        lambda wildcards: metrics_files(wildcards.dataset),
+    output:
+        rows=f"{TABLES}/{{dataset}}.parquet",
+        summary=f"{TABLES}/{{dataset}}_summary.parquet",
+        markdown=f"{TABLES}/{{dataset}}.md",
+        html=report(
+            f"{TABLES}/{{dataset}}.html",
+            caption="../report/table.rst",
+            category="Tables",
+            labels={"dataset": "{dataset}", "table": "metrics"},
+        ),
+    params:
+        out=lambda wildcards, output: os.path.dirname(output.rows),
+        paper=lambda wildcards: paper_table(wildcards.dataset),
+    log:
+        "logs/tables/{dataset}.log",
+    threads: res("tables", "threads")
+    resources:
+        mem_mb=res("tables", "mem_mb"),
+        runtime=res("tables", "runtime"),
+    conda:
+        ENV
+    shell:
+        "steik tables --dataset {wildcards.dataset} --paper {params.paper} --out-dir {params.out} "
+        "--metrics {input} > {log} 2>&1"
+
+
+rule runtime_table:
+    input:
+        [f"{TABLES}/{dataset}.parquet" for dataset in DATASETS],
+    output:
+        table=f"{TABLES}/runtime.parquet",
+        markdown=f"{TABLES}/runtime.md",
+        html=report(
+            f"{TABLES}/runtime.html",
+            caption="../report/runtime.rst",
+            category="Tables",
+            labels={"dataset": "all", "table": "runtime"},
+        ),
+    log:
+        "logs/tables/runtime.log",
+    threads: res("tables", "threads")
+    resources:
+        mem_mb=res("tables", "mem_mb"),
+        runtime=res("tables", "runtime"),
+    conda:
+        ENV
+    shell:
+        "steik runtime --tables {input} --out {output.table} > {log} 2>&1"
