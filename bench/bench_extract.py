@@ -1,8 +1,9 @@
 """Dense vs multi-resolution extraction: seconds, points evaluated and peak memory.
 
-Network: a StEik 5 x 128 quadratic network (mfgi init, as `steik.nn.SDFNetwork` builds it; its
-zero level set is a sphere, which is what extraction cost depends on: the surface area, not the
-weights). Box: the normalised scan's bounding box [-1, 1]^3 plus the 0.1 margin.
+Network: a trained model (`--model model.pt --sample shape.npz`), or else a freshly initialised
+StEik 5 x 128 quadratic network (mfgi init; its zero level set is a sphere in the box [-1, 1]^3
+plus the 0.1 margin). A fresh mfgi network is not a distance function (|grad u| is about 0.1),
+so multires refines almost everywhere on it; a trained network (|grad u| ~ 1) is the fair case.
 
 Each configuration runs in its own process so that its peak resident memory (max RSS) is its
 own; "beyond network" is that peak minus the RSS after building the network and a warm-up call.
@@ -33,15 +34,22 @@ def max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(mode: str, resolution: int, device: str, chunk: int, vertices_out: str) -> dict:
+def child(args: argparse.Namespace, mode: str, resolution: int, vertices_out: str) -> dict:
     """One extraction in this process; returns the figures as a dict."""
     import torch
 
     from steik import mesh
     from steik.methods import preset
-    from steik.train import build_network
+    from steik.train import build_network, load_model
 
-    network = build_network(preset("steik", "srb"), 3, 1, [0]).to(device).eval()
+    device, chunk = args.device, args.chunk
+    points, center, scale = SCAN_BOX, np.zeros(3), 1.0
+    if args.model:
+        network, _ = load_model(args.model, device)
+        with np.load(args.sample) as sample:
+            points, center, scale = sample["points"], sample["center"], float(sample["scale"])
+    else:
+        network = build_network(preset("steik", "srb"), 3, 1, [0]).to(device).eval()
     mesh.evaluate_points(network, np.zeros((chunk, 3), np.float32), device, chunk)  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -49,7 +57,7 @@ def child(mode: str, resolution: int, device: str, chunk: int, vertices_out: str
     baseline = max_rss_mb()
     config = mesh.ExtractionConfig(resolution=resolution, multires=mode == "multires", chunk=chunk)
     started = time.perf_counter()
-    result = mesh.extract_surface(network, SCAN_BOX, np.zeros(3), 1.0, config, device)
+    result = mesh.extract_surface(network, points, center, scale, config, device)
     if device.startswith("cuda"):
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
@@ -63,6 +71,9 @@ def child(mode: str, resolution: int, device: str, chunk: int, vertices_out: str
         "points_total": result.grid.size,
         "vertices": len(result.vertices),
         "status": result.status,
+        "box_diagonal": float(np.linalg.norm(np.asarray(result.grid.shape) - 1))
+        * result.grid.spacing
+        * scale,
         "peak_rss_mb": max_rss_mb(),
         "baseline_rss_mb": baseline,
         "gpu_peak_mb": (
@@ -84,11 +95,13 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["multires", "dense"])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--chunk", type=int, default=131_072)
+    parser.add_argument("--model", help="a trained model.pt (default: a fresh network)")
+    parser.add_argument("--sample", help="the sample file the model was trained on")
     parser.add_argument("--child", nargs=3, metavar=("MODE", "RESOLUTION", "VERTICES_NPY"))
     args = parser.parse_args()
     if args.child:
         mode, resolution, out = args.child
-        print(json.dumps(child(mode, int(resolution), args.device, args.chunk, out)))
+        print(json.dumps(child(args, mode, int(resolution), out)))
         return
 
     with tempfile.TemporaryDirectory() as folder:
@@ -97,7 +110,11 @@ def main() -> None:
                 out = str(Path(folder) / f"{mode}_{resolution}.npy")
                 command = [sys.executable, __file__, "--device", args.device, "--chunk",
                            str(args.chunk), "--child", mode, str(resolution), out]  # fmt: skip
-                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                if args.model:
+                    command += ["--model", args.model, "--sample", args.sample]
+                done = subprocess.run(command, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    sys.exit(f"{mode} {resolution}^3 failed:\n{done.stderr}")
                 row = json.loads(done.stdout.strip().splitlines()[-1])
                 print(
                     f"{row['device']:>5} {mode:>8} {resolution:>4}^3: {row['seconds']:8.1f} s, "
@@ -111,7 +128,7 @@ def main() -> None:
             if {"dense", "multires"} <= set(args.modes):
                 dense = np.load(Path(folder) / f"dense_{resolution}.npy")
                 multi = np.load(Path(folder) / f"multires_{resolution}.npy")
-                diagonal = float(np.linalg.norm(SCAN_BOX[1] - SCAN_BOX[0] + 0.2))
+                diagonal = row["box_diagonal"]
                 print(
                     f"      {resolution}^3 dense vs multires: Hausdorff "
                     f"{hausdorff(dense, multi) / diagonal:.2e} of the box diagonal",

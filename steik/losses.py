@@ -8,6 +8,7 @@ taken with `create_graph=True`, and return the per-point value `[K, N]` before a
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -103,7 +104,7 @@ class WeightSchedule:
         inner = knots[1:-1]
         fractions = (0.0, *inner[0::2], 1.0)
         weights = (knots[0], *inner[1::2], knots[-1])
-        if any(b < a for a, b in zip(fractions, fractions[1:], strict=False)) or not all(
+        if any(b < a for a, b in itertools.pairwise(fractions)) or not all(
             0.0 <= f <= 1.0 for f in fractions
         ):
             raise ValueError(f"schedule fractions must rise within [0, 1]; got {fractions}")

@@ -103,11 +103,21 @@ _STEIK_BASE: dict[str, dict[str, Any]] = {
     "srb": dict(w_sdf=2e3, lr=1e-4),
     "shapenet": dict(w_sdf=5e3, lr=5e-5),
     "scene": dict(
-        w_sdf=5e3, lr=8e-6, iterations=100_000, schedule_knots=SCENE_SCHEDULE, layers=8,
-        hidden=256, init="siren",
+        w_sdf=5e3,
+        lr=8e-6,
+        iterations=100_000,
+        schedule_knots=SCENE_SCHEDULE,
+        layers=8,
+        hidden=256,
+        init="siren",
     ),
     "2d": dict(
-        w_sdf=3e3, lr=5e-5, layers=4, hidden=128, grad_clip=0.0, sphere_scaling=1.0,
+        w_sdf=3e3,
+        lr=5e-5,
+        layers=4,
+        hidden=128,
+        grad_clip=0.0,
+        sphere_scaling=1.0,
         offsurface_extent=1.2,
     ),
 }
@@ -115,11 +125,20 @@ _DIGS_BASE: dict[str, dict[str, Any]] = {
     "srb": dict(w_sdf=3e3, lr=5e-5),
     "shapenet": dict(w_sdf=3e3, lr=5e-5),
     "scene": dict(
-        w_sdf=5e3, lr=8e-6, iterations=100_000, schedule_knots=SCENE_SCHEDULE, layers=8,
+        w_sdf=5e3,
+        lr=8e-6,
+        iterations=100_000,
+        schedule_knots=SCENE_SCHEDULE,
+        layers=8,
         hidden=512,
     ),
     "2d": dict(
-        w_sdf=3e3, lr=5e-5, layers=4, hidden=256, grad_clip=0.0, sphere_scaling=1.0,
+        w_sdf=3e3,
+        lr=5e-5,
+        layers=4,
+        hidden=256,
+        grad_clip=0.0,
+        sphere_scaling=1.0,
         offsurface_extent=1.2,
     ),
 }
@@ -147,8 +166,15 @@ def _method_fields(name: str, experiment: str) -> dict[str, Any]:
         fields.update(linear, div="none", init="siren", schedule="none", schedule_knots=(0.0, 0.0))
     elif name == "igr_wo_n":
         fields.update(
-            neuron="linear", hidden=512, layers=8, activation="softplus", init="geometric_relu",
-            div="none", w_inter=0.0, schedule="none", schedule_knots=(0.0, 0.0),
+            neuron="linear",
+            hidden=512,
+            layers=8,
+            activation="softplus",
+            init="geometric_relu",
+            div="none",
+            w_inter=0.0,
+            schedule="none",
+            schedule_knots=(0.0, 0.0),
         )
     return fields
 

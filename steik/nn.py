@@ -7,6 +7,7 @@ generator per shape, so a shape gets the same initial weights whether it trains 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Literal
@@ -80,8 +81,12 @@ class QuadraticLayer(nn.Module):
         self.bias3[k].zero_()
 
 
-def _uniform(shape: torch.Size, bound_low: float, bound_high: float, gen: torch.Generator) -> Tensor:
-    return torch.rand(shape, generator=gen, dtype=torch.float64) * (bound_high - bound_low) + bound_low
+def _uniform(
+    shape: torch.Size, bound_low: float, bound_high: float, gen: torch.Generator
+) -> Tensor:
+    return (
+        torch.rand(shape, generator=gen, dtype=torch.float64) * (bound_high - bound_low) + bound_low
+    )
 
 
 def _init_layer(
@@ -103,10 +108,17 @@ def _init_layer(
         return
     if rule == "geometric_relu":
         if last:
-            set_(w, math.sqrt(math.pi) / math.sqrt(fan_in) + 1e-5 * torch.randn(shape_w, generator=gen, dtype=torch.float64))
+            set_(
+                w,
+                math.sqrt(math.pi) / math.sqrt(fan_in)
+                + 1e-5 * torch.randn(shape_w, generator=gen, dtype=torch.float64),
+            )
             b.fill_(-1.0)
         else:
-            set_(w, torch.randn(shape_w, generator=gen, dtype=torch.float64) * math.sqrt(2.0 / fan_out))
+            set_(
+                w,
+                torch.randn(shape_w, generator=gen, dtype=torch.float64) * math.sqrt(2.0 / fan_out),
+            )
             b.zero_()
         return
     # geometric_sine and mfgi share the base rule and the last two layers
@@ -174,7 +186,7 @@ class SDFNetwork(nn.Module):
         widths = [in_dim] + [hidden] * layers + [1]
         layer_type = QuadraticLayer if neuron == "quadratic" else LinearLayer
         self.layers = nn.ModuleList(
-            layer_type(a, b, n_shapes) for a, b in zip(widths[:-1], widths[1:], strict=True)
+            layer_type(a, b, n_shapes) for a, b in itertools.pairwise(widths)
         )
         self.initialise(seeds if seeds is not None else [0] * n_shapes)
 

@@ -18,7 +18,10 @@ def steik_version() -> str:
     try:
         commit = subprocess.run(
             ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=10"],
-            capture_output=True, text=True, timeout=5, check=True,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return __version__

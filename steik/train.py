@@ -45,8 +45,20 @@ log = logging.getLogger(__name__)
 MODEL_FORMAT = "steik-model/1"
 CHECKPOINT_FORMAT = "steik-checkpoint/1"
 LOG_COLUMNS = (
-    "iteration", "loss", "sdf", "inter", "normal", "eikonal", "div",
-    "w_sdf", "w_inter", "w_normal", "w_eikonal", "w_div", "lr", "seconds",
+    "iteration",
+    "loss",
+    "sdf",
+    "inter",
+    "normal",
+    "eikonal",
+    "div",
+    "w_sdf",
+    "w_inter",
+    "w_normal",
+    "w_eikonal",
+    "w_div",
+    "lr",
+    "seconds",
 )
 TERMS = ("sdf", "inter", "normal", "eikonal", "div")
 
@@ -86,9 +98,14 @@ def read_shape(path: str | Path) -> ShapeInput:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
     except Exception as error:  # numpy raises many types for corrupt archives
-        raise SteikError(f"{path}: not a readable .npz sample file ({error}); re-create it") from None
+        raise SteikError(
+            f"{path}: not a readable .npz sample file ({error}); re-create it"
+        ) from None
     if "points" not in arrays:
-        raise SteikError(f"{path}: has no 'points' array (keys: {sorted(arrays)}); re-create it with `steik sample`")
+        raise SteikError(
+            f"{path}: has no 'points' array (keys: {sorted(arrays)}); "
+            "re-create it with `steik sample`"
+        )
     points = np.asarray(arrays["points"])
     if points.ndim != 2 or points.shape[1] not in (2, 3):
         raise SteikError(f"{path}: 'points' must be [N, 2] or [N, 3], got shape {points.shape}")
@@ -96,10 +113,14 @@ def read_shape(path: str | Path) -> ShapeInput:
         raise SteikError(f"{path}: 'points' holds zero points; the scan is empty")
     if not np.isfinite(points).all():
         bad = int((~np.isfinite(points)).any(axis=1).sum())
-        raise SteikError(f"{path}: {bad} point(s) have non-finite coordinates; clean the scan and re-sample")
+        raise SteikError(
+            f"{path}: {bad} point(s) have non-finite coordinates; clean the scan and re-sample"
+        )
     normals = arrays.get("normals")
     if normals is not None and normals.shape != points.shape:
-        raise SteikError(f"{path}: 'normals' shape {normals.shape} does not match points {points.shape}")
+        raise SteikError(
+            f"{path}: 'normals' shape {normals.shape} does not match points {points.shape}"
+        )
     d = points.shape[1]
     center = arrays.get("center", np.zeros(d))
     scale = float(arrays.get("scale", 1.0))
@@ -119,9 +140,15 @@ def build_network(
 ) -> SDFNetwork:
     """The network a configuration describes, for `n_shapes` shapes."""
     return SDFNetwork(
-        in_dim=dim, hidden=config.hidden, layers=config.layers, neuron=config.neuron,
-        activation=config.activation, init=config.init, sphere=config.sphere,
-        n_shapes=n_shapes, seeds=seeds,
+        in_dim=dim,
+        hidden=config.hidden,
+        layers=config.layers,
+        neuron=config.neuron,
+        activation=config.activation,
+        init=config.init,
+        sphere=config.sphere,
+        n_shapes=n_shapes,
+        seeds=seeds,
     )
 
 
@@ -179,7 +206,9 @@ class Trainer:
         dims = {s.points.shape[1] for s in shapes}
         if len(dims) > 1:
             listing = ", ".join(f"{s.source} ({s.points.shape[1]}D)" for s in shapes)
-            raise SteikError(f"inputs mix 2D and 3D points ({listing}); train them in separate runs")
+            raise SteikError(
+                f"inputs mix 2D and 3D points ({listing}); train them in separate runs"
+            )
         names = [s.name for s in shapes]
         if len(set(names)) != len(names):
             raise SteikError(f"two inputs share a shape name ({names}); file stems must differ")
@@ -187,10 +216,17 @@ class Trainer:
             missing = [s.source for s in shapes if s.normals is None]
             raise SteikError(f"use_normals is set but {missing} have no 'normals'; unset it")
         self.shapes, self.config, self.out_dir = list(shapes), config, Path(out_dir)
-        self.seed, self.device, self.dtype, self.quiet = int(seed), torch.device(device), dtype, quiet
+        self.seed, self.device, self.dtype, self.quiet = (
+            int(seed),
+            torch.device(device),
+            dtype,
+            quiet,
+        )
         self.dim = dims.pop()
         self.K = len(shapes)
-        self.net = build_network(config, self.dim, self.K, [self.seed] * self.K).to(self.device, dtype)
+        self.net = build_network(config, self.dim, self.K, [self.seed] * self.K).to(
+            self.device, dtype
+        )
         self.params = dict(self.net.named_parameters())
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, betas=(0.9, 0.999))
         self.schedule = WeightSchedule.from_knots(config.schedule, config.schedule_knots)
@@ -219,7 +255,11 @@ class Trainer:
     def _sample(self) -> tuple[Tensor, Tensor, Tensor | None]:
         """Manifold points `[K, Nm, d]` (without replacement when the scan is large enough),
         uniform off-surface points `[K, No, d]`, and the normals at the manifold points."""
-        nm, no, ext = self.config.n_manifold, self.config.n_offsurface, self.config.offsurface_extent
+        nm, no, ext = (
+            self.config.n_manifold,
+            self.config.n_offsurface,
+            self.config.offsurface_extent,
+        )
         xm, xo, nrm = [], [], []
         for k, state in enumerate(self.states):
             n = self.points[k].shape[0]
@@ -229,11 +269,14 @@ class Trainer:
                 if not self._warned_small:
                     warnings.warn(
                         f"{self.shapes[k].source}: {n} points < {nm} per iteration; sampling "
-                        "with replacement", stacklevel=2,
+                        "with replacement",
+                        stacklevel=2,
                     )
                     self._warned_small = True
                 idx = torch.randint(n, (nm,), generator=state.generator)
-            off = (torch.rand(no, self.dim, generator=state.generator, dtype=torch.float64) * 2 - 1) * ext
+            off = (
+                torch.rand(no, self.dim, generator=state.generator, dtype=torch.float64) * 2 - 1
+            ) * ext
             idx = idx.to(self.device)
             xm.append(self.points[k][idx])
             xo.append(off.to(self.device, self.dtype))
@@ -245,7 +288,10 @@ class Trainer:
     def weights(self, iteration: int) -> dict[str, float]:
         c = self.config
         return {
-            "sdf": c.w_sdf, "inter": c.w_inter, "normal": c.w_normal, "eikonal": c.w_eikonal,
+            "sdf": c.w_sdf,
+            "inter": c.w_inter,
+            "normal": c.w_normal,
+            "eikonal": c.w_eikonal,
             "div": self.schedule(iteration / c.iterations) if c.div != "none" else 0.0,
         }
 
@@ -291,7 +337,9 @@ class Trainer:
             state.frozen = self.net.shape_state(k)
             log.warning(
                 "%s diverged at iteration %d (last finite loss %.6g); its weights are frozen",
-                self.shapes[k].name, self.iteration, state.last_finite_loss,
+                self.shapes[k].name,
+                self.iteration,
+                state.last_finite_loss,
             )
             if not self.quiet:
                 tqdm.write(
@@ -330,8 +378,12 @@ class Trainer:
         c = self.config
         show = not self.quiet and sys.stderr.isatty()
         bar = tqdm(
-            total=c.iterations, initial=self.iteration, disable=not show, desc="train",
-            unit="it", dynamic_ncols=True,
+            total=c.iterations,
+            initial=self.iteration,
+            disable=not show,
+            desc="train",
+            unit="it",
+            dynamic_ncols=True,
         )
         while self.iteration < c.iterations and any(s.alive for s in self.states):
             start = time.perf_counter()
@@ -348,7 +400,9 @@ class Trainer:
             self.iteration += 1
             bar.update(1)
             if show and self.iteration % 10 == 0:
-                alive_losses = [float(v) for v, s in zip(loss.cpu(), self.states, strict=True) if s.alive]
+                alive_losses = [
+                    float(v) for v, s in zip(loss.cpu(), self.states, strict=True) if s.alive
+                ]
                 bar.set_postfix(loss=f"{np.mean(alive_losses):.4g}" if alive_losses else "-")
             if c.checkpoint_every and self.iteration % c.checkpoint_every == 0 and not last:
                 self.save_checkpoints()
@@ -358,8 +412,10 @@ class Trainer:
     # -- checkpoints -----------------------------------------------------------------------
     def _identity(self, k: int) -> dict[str, Any]:
         return {
-            "config": self.config.as_dict(), "config_digest": self.config.digest(),
-            "seed": self.seed, "points_digest": self.shapes[k].digest,
+            "config": self.config.as_dict(),
+            "config_digest": self.config.digest(),
+            "seed": self.seed,
+            "points_digest": self.shapes[k].digest,
         }
 
     def save_checkpoints(self) -> None:
@@ -387,7 +443,9 @@ class Trainer:
                 "alive": state.alive,
                 "diverged_at": state.diverged_at,
                 "last_finite_loss": state.last_finite_loss,
-                "frozen": None if state.frozen is None else {n: t.cpu() for n, t in state.frozen.items()},
+                "frozen": None
+                if state.frozen is None
+                else {n: t.cpu() for n, t in state.frozen.items()},
                 "elapsed": self.elapsed,
                 "step_seconds": self.step_seconds,
             }
@@ -406,7 +464,9 @@ class Trainer:
             try:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as error:
-                raise SteikError(f"{path}: unreadable checkpoint ({error}); delete it and rerun") from None
+                raise SteikError(
+                    f"{path}: unreadable checkpoint ({error}); delete it and rerun"
+                ) from None
             if payload.get("format") != CHECKPOINT_FORMAT:
                 raise SteikError(f"{path}: not a steik checkpoint; delete it and rerun")
             expected = self._identity(k)
@@ -426,7 +486,9 @@ class Trainer:
             )
         with torch.no_grad():
             for k, payload in enumerate(payloads):
-                self.net.load_shape_state(k, {n: t.to(self.device) for n, t in payload["network"].items()})
+                self.net.load_shape_state(
+                    k, {n: t.to(self.device) for n, t in payload["network"].items()}
+                )
                 state = self.states[k]
                 state.generator.set_state(payload["generator"])
                 state.log_rows = list(payload["log"])
@@ -441,7 +503,9 @@ class Trainer:
                     self.optimizer.state[p] = {
                         "step": torch.tensor(first["adam_step"], dtype=torch.float32),
                         "exp_avg": torch.cat([q["adam"][name]["exp_avg"] for q in payloads]).to(p),
-                        "exp_avg_sq": torch.cat([q["adam"][name]["exp_avg_sq"] for q in payloads]).to(p),
+                        "exp_avg_sq": torch.cat(
+                            [q["adam"][name]["exp_avg_sq"] for q in payloads]
+                        ).to(p),
                     }
         self.iteration = int(first["iteration"])
         self.elapsed = float(first["elapsed"])
@@ -482,7 +546,9 @@ class Trainer:
                 "steik_version": steik_version(),
                 "n_shapes_batch": self.K,
             }
-            state_dict = {n: t.detach().to("cpu", torch.float32) for n, t in self.net.shape_state(k).items()}
+            state_dict = {
+                n: t.detach().to("cpu", torch.float32) for n, t in self.net.shape_state(k).items()
+            }
             shape_dir = self.shape_dir(k)
             rows = pd.DataFrame(state.log_rows, columns=list(LOG_COLUMNS))
             with atomic_path(shape_dir / "train_log.parquet") as tmp:
@@ -516,7 +582,9 @@ def train(
     return trainer.run()
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[SDFNetwork, dict[str, Any]]:
+def load_model(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[SDFNetwork, dict[str, Any]]:
     """Rebuild exactly the trained network of a `model.pt` (K = 1, eval mode) and its metadata."""
     path = Path(path)
     if not path.is_file():
@@ -526,7 +594,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[SD
     except Exception as error:
         raise SteikError(f"{path}: unreadable model file ({error}); retrain it") from None
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise SteikError(f"{path}: not a steik model file (format {MODEL_FORMAT} expected); retrain it")
+        raise SteikError(
+            f"{path}: not a steik model file (format {MODEL_FORMAT} expected); retrain it"
+        )
     from steik.methods import MethodConfig as Config
 
     names = {f.name for f in dataclasses.fields(Config)}

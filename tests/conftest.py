@@ -18,13 +18,20 @@ def _single_thread():
     torch.set_num_threads(previous)
 
 
-def write_sphere_sample(path: Path, n: int = 2000, dim: int = 3, radius: float = 0.8, seed: int = 0) -> Path:
+def write_sphere_sample(
+    path: Path, n: int = 2000, dim: int = 3, radius: float = 0.8, seed: int = 0
+) -> Path:
     """A sample file whose points lie on a sphere (circle in 2D) of `radius` about the origin."""
     rng = np.random.default_rng(seed)
     p = rng.normal(size=(n, dim))
     p = radius * p / np.linalg.norm(p, axis=1, keepdims=True)
-    np.savez(path, points=p.astype(np.float32), normals=(p / radius).astype(np.float32),
-             center=np.zeros(dim), scale=np.float64(1.0))
+    np.savez(
+        path,
+        points=p.astype(np.float32),
+        normals=(p / radius).astype(np.float32),
+        center=np.zeros(dim),
+        scale=np.float64(1.0),
+    )
     return path
 
 

@@ -65,7 +65,11 @@ def test_exact_sphere_sdf_has_zero_directional_but_nonzero_full_divergence():
 
     for d in (2, 3):
         x0 = torch.randn(1, 400, d, dtype=torch.float64)
-        x0 = x0 / x0.norm(dim=-1, keepdim=True) * torch.empty(1, 400, 1, dtype=torch.float64).uniform_(0.2, 1.5)
+        x0 = (
+            x0
+            / x0.norm(dim=-1, keepdim=True)
+            * torch.empty(1, 400, 1, dtype=torch.float64).uniform_(0.2, 1.5)
+        )
         x, g = _grads(sphere, x0)
         assert eikonal_term(g).item() < 1e-12
         assert directional_divergence(x, g).abs().max().item() < 1e-12
@@ -76,7 +80,9 @@ def test_exact_sphere_sdf_has_zero_directional_but_nonzero_full_divergence():
 def test_terms_reduce_per_shape():
     u = torch.tensor([[0.5, -0.5, 0.0], [2.0, 0.0, 0.0]])
     assert torch.allclose(sdf_term(u), torch.tensor([1 / 3, 2 / 3]))
-    assert torch.allclose(inter_term(u), torch.tensor([(2 * math.exp(-50) + 1) / 3, (math.exp(-200) + 2) / 3]))
+    assert torch.allclose(
+        inter_term(u), torch.tensor([(2 * math.exp(-50) + 1) / 3, (math.exp(-200) + 2) / 3])
+    )
     g = torch.tensor([[[3.0, 4.0], [0.0, 1.0]], [[0.0, 0.5], [0.0, 2.0]]])
     assert torch.allclose(eikonal_term(g), torch.tensor([2.0, 0.75]))
 
@@ -85,13 +91,17 @@ def test_divergence_term_clamps_full_but_not_directional():
     v = torch.tensor([[0.0, 100.0, -2.0, float("nan")]])
     assert torch.allclose(divergence_term(v, "full", "l1"), torch.tensor([(0.1 + 50 + 2 + 0) / 4]))
     assert torch.allclose(divergence_term(v[:, :3], "directional", "l1"), torch.tensor([34.0]))
-    assert torch.allclose(divergence_term(v[:, :3], "directional", "l2"), torch.tensor([(1e4 + 4) / 3]))
+    assert torch.allclose(
+        divergence_term(v[:, :3], "directional", "l2"), torch.tensor([(1e4 + 4) / 3])
+    )
 
 
 def test_schedules_at_and_between_knots():
     knots = (100.0, 0.2, 100.0, 0.4, 0.0, 0.0)
     lin = WeightSchedule.from_knots("linear", knots)
-    assert [lin(t) for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0)] == pytest.approx([100, 100, 100, 50, 0, 0, 0])
+    assert [lin(t) for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.7, 1.0)] == pytest.approx(
+        [100, 100, 100, 50, 0, 0, 0]
+    )
     quintic = WeightSchedule.from_knots("quintic", knots)
     assert quintic(0.3) == pytest.approx(100 - 100 * (1 - 0.5**5))
     assert quintic(0.4) == pytest.approx(0.0)

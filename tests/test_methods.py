@@ -13,26 +13,73 @@ from steik.train import build_network
 
 def test_steik_srb_matches_spec():
     c = preset("steik", "srb")
-    assert (c.neuron, c.hidden, c.layers, c.init, c.div, c.div_norm) == ("quadratic", 128, 5, "mfgi", "directional", "l1")
+    assert (c.neuron, c.hidden, c.layers, c.init, c.div, c.div_norm) == (
+        "quadratic",
+        128,
+        5,
+        "mfgi",
+        "directional",
+        "l1",
+    )
     assert (c.w_sdf, c.w_inter, c.w_normal, c.w_eikonal) == (2e3, 1e2, 1e2, 5e1)
     assert c.schedule_knots == (1e2, 0.2, 1e2, 0.4, 0.0, 0.0) and c.schedule == "linear"
-    assert (c.lr, c.iterations, c.n_manifold, c.n_offsurface, c.grad_clip) == (1e-4, 10_000, 15_000, 15_000, 10.0)
+    assert (c.lr, c.iterations, c.n_manifold, c.n_offsurface, c.grad_clip) == (
+        1e-4,
+        10_000,
+        15_000,
+        15_000,
+        10.0,
+    )
     assert c.sphere == (1.6, 0.1)
 
 
 def test_rows_of_the_tables():
     digs = preset("digs", "srb")
-    assert (digs.neuron, digs.hidden, digs.div, digs.w_sdf, digs.lr) == ("linear", 256, "full", 3e3, 5e-5)
-    assert preset("lin_lln", "shapenet").div == "directional" and preset("lin_lln", "shapenet").neuron == "linear"
-    assert preset("qua_ldiv", "shapenet").div == "full" and preset("qua_ldiv", "shapenet").hidden == 128
+    assert (digs.neuron, digs.hidden, digs.div, digs.w_sdf, digs.lr) == (
+        "linear",
+        256,
+        "full",
+        3e3,
+        5e-5,
+    )
+    assert (
+        preset("lin_lln", "shapenet").div == "directional"
+        and preset("lin_lln", "shapenet").neuron == "linear"
+    )
+    assert (
+        preset("qua_ldiv", "shapenet").div == "full"
+        and preset("qua_ldiv", "shapenet").hidden == 128
+    )
     assert preset("steik", "shapenet").w_sdf == 5e3 and preset("steik", "shapenet").lr == 5e-5
     igr = preset("igr_wo_n", "srb")
-    assert (igr.activation, igr.init, igr.layers, igr.hidden, igr.w_inter, igr.div) == ("softplus", "geometric_relu", 8, 512, 0.0, "none")
-    assert preset("siren_wo_n", "srb").init == "siren" and preset("siren_wo_n", "srb").sphere is None
+    assert (igr.activation, igr.init, igr.layers, igr.hidden, igr.w_inter, igr.div) == (
+        "softplus",
+        "geometric_relu",
+        8,
+        512,
+        0.0,
+        "none",
+    )
+    assert (
+        preset("siren_wo_n", "srb").init == "siren" and preset("siren_wo_n", "srb").sphere is None
+    )
     scene = preset("steik", "scene")
-    assert (scene.layers, scene.hidden, scene.init, scene.lr, scene.iterations, scene.schedule_knots[0]) == (8, 256, "siren", 8e-6, 100_000, 1e1)
+    assert (
+        scene.layers,
+        scene.hidden,
+        scene.init,
+        scene.lr,
+        scene.iterations,
+        scene.schedule_knots[0],
+    ) == (8, 256, "siren", 8e-6, 100_000, 1e1)
     two = preset("steik", "2d")
-    assert (two.layers, two.hidden, two.grad_clip, two.sphere, two.lr) == (4, 128, 0.0, (1.6, 1.0), 5e-5)
+    assert (two.layers, two.hidden, two.grad_clip, two.sphere, two.lr) == (
+        4,
+        128,
+        0.0,
+        (1.6, 1.0),
+        5e-5,
+    )
 
 
 @pytest.mark.parametrize("name", METHODS)
@@ -54,7 +101,7 @@ def test_unknown_names_list_valid_ones():
         preset("neural_splines", "srb")
     with pytest.raises(SteikError, match="valid experiments: srb, shapenet, scene, 2d"):
         preset("steik", "kitti")
-    with pytest.raises(SteikError, match="unknown method field.*hiddn.*valid fields: name"):
+    with pytest.raises(SteikError, match=r"unknown method field.*hiddn.*valid fields: name"):
         preset("steik", "srb", hiddn=3)
     with pytest.raises(SteikError, match="div = 'half'"):
         preset("steik", "srb", div="half")

@@ -18,17 +18,25 @@ def test_quadratic_layer_matches_formula_float64():
     out = layer.out_features
     w1, w2 = layer.weight12[:, :out], layer.weight12[:, out:]
     b1, b2 = layer.bias12[:, :out], layer.bias12[:, out:]
-    expected = torch.stack([
-        (x[k] @ w1[k].T + b1[k]) * (x[k] @ w2[k].T + b2[k]) + (x[k] * x[k]) @ layer.weight3[k].T + layer.bias3[k]
-        for k in range(3)
-    ])
+    expected = torch.stack(
+        [
+            (x[k] @ w1[k].T + b1[k]) * (x[k] @ w2[k].T + b2[k])
+            + (x[k] * x[k]) @ layer.weight3[k].T
+            + layer.bias3[k]
+            for k in range(3)
+        ]
+    )
     assert torch.allclose(layer(x), expected, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(
     ("neuron", "layers", "hidden", "count"),
-    [("linear", 5, 256, 264_449), ("quadratic", 5, 128, 200_067),
-     ("linear", 8, 512, 1_841_153), ("quadratic", 8, 256, 1_385_475)],
+    [
+        ("linear", 5, 256, 264_449),
+        ("quadratic", 5, 128, 200_067),
+        ("linear", 8, 512, 1_841_153),
+        ("quadratic", 8, 256, 1_385_475),
+    ],
 )
 def test_parameter_counts_match_paper(neuron, layers, hidden, count):
     net = SDFNetwork(3, hidden, layers, neuron, n_shapes=1)

@@ -38,7 +38,10 @@ def _force_divergence(monkeypatch, victim: str, at: int) -> None:
 
 @pytest.mark.parametrize("diverge", [False, True])
 def test_batch_equals_single_runs_float64(tmp_path, monkeypatch, diverge):
-    paths = [write_sphere_sample(tmp_path / f"s{i}.npz", n=300 + 50 * i, radius=0.5 + 0.1 * i, seed=i) for i in range(3)]
+    paths = [
+        write_sphere_sample(tmp_path / f"s{i}.npz", n=300 + 50 * i, radius=0.5 + 0.1 * i, seed=i)
+        for i in range(3)
+    ]
     if diverge:
         _force_divergence(monkeypatch, "s1", at=7)
     config = preset("steik", "srb", iterations=20, **TINY)
@@ -105,10 +108,18 @@ def test_log_records_schedule_and_terms(tmp_path):
     config = preset("steik", "srb", iterations=20, **TINY)
     train([path], config, tmp_path / "o", quiet=True)
     log = pd.read_parquet(tmp_path / "o/s/train_log.parquet")
-    # SRB schedule: 100 until 20%, linear to 0 at 40% (75 at 25%), then 0 (and the divergence is skipped)
-    assert log.set_index("iteration")["w_div"].to_dict() == pytest.approx({0: 100, 5: 75, 10: 0, 15: 0, 19: 0})
-    assert np.isfinite(log.loc[log.w_div > 0, "div"]).all() and log.loc[log.w_div == 0, "div"].isna().all()
-    expected = sum(log[f"w_{t}"] * log[t].fillna(0) for t in ("sdf", "inter", "normal", "eikonal", "div"))
+    # SRB schedule: 100 until 20%, linear to 0 at 40% (75 at 25%), then 0, where the
+    # divergence is no longer evaluated
+    assert log.set_index("iteration")["w_div"].to_dict() == pytest.approx(
+        {0: 100, 5: 75, 10: 0, 15: 0, 19: 0}
+    )
+    assert (
+        np.isfinite(log.loc[log.w_div > 0, "div"]).all()
+        and log.loc[log.w_div == 0, "div"].isna().all()
+    )
+    expected = sum(
+        log[f"w_{t}"] * log[t].fillna(0) for t in ("sdf", "inter", "normal", "eikonal", "div")
+    )
     np.testing.assert_allclose(log["loss"], expected, rtol=1e-5)
 
 
@@ -125,7 +136,18 @@ def test_bad_inputs_give_one_clear_message(tmp_path, capsys):
     np.savez(tmp_path / "empty.npz", points=np.zeros((0, 3), np.float32))
     np.savez(tmp_path / "nan.npz", points=np.array([[0, 0, 0], [np.nan, 1, 0]], np.float32))
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    base = ["train", "--out", str(out), "--iterations", "2", "--quiet", "--method", "steik", "--experiment", "srb"]
+    base = [
+        "train",
+        "--out",
+        str(out),
+        "--iterations",
+        "2",
+        "--quiet",
+        "--method",
+        "steik",
+        "--experiment",
+        "srb",
+    ]
     cases = {
         "missing": (["--points", str(tmp_path / "nope.npz")], "no such file"),
         "corrupt": (["--points", str(tmp_path / "corrupt.npz")], "not a readable .npz"),
@@ -159,8 +181,24 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         train([path], config, tmp_path / "o", quiet=True)
     monkeypatch.setattr(Trainer, "step", original)
-    code, err = _cli(["train", "--points", str(path), "--method", "steik", "--experiment", "srb",
-                      "--out", str(tmp_path / "o"), "--resume", "--quiet", "--set", "hidden=32"], capsys)
+    code, err = _cli(
+        [
+            "train",
+            "--points",
+            str(path),
+            "--method",
+            "steik",
+            "--experiment",
+            "srb",
+            "--out",
+            str(tmp_path / "o"),
+            "--resume",
+            "--quiet",
+            "--set",
+            "hidden=32",
+        ],
+        capsys,
+    )
     assert code == 2 and "another configuration" in err
     assert not (tmp_path / "o/s/model.pt").exists()
 
@@ -169,12 +207,23 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path, monkeypa
 def test_a_few_hundred_iterations_find_the_surface(tmp_path, dim):
     radius = 0.8
     path = write_sphere_sample(tmp_path / "s.npz", n=2000, dim=dim, radius=radius)
-    config = preset("steik", "2d" if dim == 2 else "srb", hidden=32, layers=3, iterations=250,
-                    n_manifold=500, n_offsurface=500, lr=1e-4 if dim == 2 else 3e-4)
+    config = preset(
+        "steik",
+        "2d" if dim == 2 else "srb",
+        hidden=32,
+        layers=3,
+        iterations=250,
+        n_manifold=500,
+        n_offsurface=500,
+        lr=1e-4 if dim == 2 else 3e-4,
+    )
     meta = train([path], config, tmp_path / "o", quiet=True)[0]
     assert meta["status"] == "ok"
     net, loaded = load_model(tmp_path / "o/s/model.pt")
-    assert loaded["points_digest"] == meta["points_digest"] and loaded["n_params"] == net.n_params_per_shape()
+    assert (
+        loaded["points_digest"] == meta["points_digest"]
+        and loaded["n_params"] == net.n_params_per_shape()
+    )
     rng = np.random.default_rng(1)
     q = rng.normal(size=(400, dim))
     q = torch.tensor(q / np.linalg.norm(q, axis=1, keepdims=True), dtype=torch.float32)[None]

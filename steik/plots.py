@@ -1,0 +1,350 @@
+"""Figures of the report: 2D level sets, renders of 3D reconstructions, loss curves.
+
+Everything is drawn offscreen with matplotlib's Agg backend (no display, no OpenGL). The 3D
+renders are made here rather than by a GL rasteriser: the surface is sampled densely, projected
+orthographically, and a depth buffer keeps the nearest sample per pixel, shaded by its normal
+(two-sided Lambert). That looks like a shaded surface at figure sizes and runs anywhere.
+
+Labels come from the workflow's paths: `.../<run>/<shape>/<file>` with `<run>` the method name
+(suffixed `-seed<S>` for seeds other than 0).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from steik.errors import SteikError
+from steik.fileio import atomic_path
+
+METHOD_LABELS: dict[str, str] = {
+    "igr_wo_n": "IGR wo n",
+    "siren_wo_n": "SIREN wo n",
+    "digs": "DiGS",
+    "lin_lln": "Lin + L_L.n.",
+    "qua_ldiv": "Qua + L_div",
+    "steik": "StEik",
+}
+LOSS_TERMS: tuple[str, ...] = ("loss", "sdf", "inter", "eikonal", "div", "w_div")
+"""Columns of train_log.parquet drawn by `loss_figure`, one panel each."""
+
+
+def run_label(run: str) -> str:
+    """Display label of a run folder name (`steik` -> `StEik`, `digs-seed2` -> `DiGS (seed 2)`)."""
+    method, _, seed = run.partition("-seed")
+    label = METHOD_LABELS.get(method, method)
+    return f"{label} (seed {seed})" if seed else label
+
+
+def _run_and_shape(path: str | Path) -> tuple[str, str]:
+    path = Path(path)
+    return path.parent.parent.name, path.parent.name
+
+
+def _grid(runs_shapes: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """Distinct runs and shapes in order of first appearance."""
+    runs = list(dict.fromkeys(r for r, _ in runs_shapes))
+    shapes = list(dict.fromkeys(s for _, s in runs_shapes))
+    return runs, shapes
+
+
+def _save(fig: plt.Figure, out: str | Path, dpi: int = 100) -> Path:
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    return Path(out)
+
+
+# ------------------------------------------------------------------ 2D level sets
+
+
+def grid_values(
+    sdf: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate `sdf` (points `[N, 2]` -> values `[N]`) on a `resolution^2` grid over the box
+    [lo, hi]; returns the grid's x `[R]`, y `[R]` and values `[R, R]` (row = y)."""
+    xs = np.linspace(lo[0], hi[0], resolution)
+    ys = np.linspace(lo[1], hi[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    values = np.asarray(sdf(np.stack([gx.ravel(), gy.ravel()], axis=1)), dtype=np.float64)
+    return xs, ys, values.reshape(resolution, resolution)
+
+
+def network_sdf(model_path: str | Path, center: np.ndarray, scale: float):
+    """`points [N, d] (original units) -> u [N] (normalised units)` of a trained model."""
+    import torch
+
+    from steik.train import load_model
+
+    net, meta = load_model(model_path)
+
+    def sdf(points: np.ndarray) -> np.ndarray:
+        normalised = (points - center) / scale
+        x = torch.as_tensor(normalised, dtype=torch.float32)[None]
+        with torch.no_grad():
+            return net(x)[0].numpy().astype(np.float64)
+
+    return sdf, meta
+
+
+def levelset_figure(
+    models: Sequence[str | Path],
+    samples: Sequence[str | Path],
+    out: str | Path,
+    resolution: int = 200,
+    levels: int = 5,
+) -> Path:
+    """Rows = methods, columns = shapes: zero level set bold, `levels` level sets on each side
+    thin (blue inside, red outside), the exact curve dotted (SPEC 9's figure)."""
+    from steik.data.sample import load_sample
+
+    by_shape = {}
+    for path in samples:
+        sample = load_sample(path)
+        if sample.dim != 2:
+            raise SteikError(f"{path}: plot-levelsets needs 2D samples, this one is {sample.dim}D")
+        by_shape[Path(path).stem] = sample
+    keys = [_run_and_shape(p) for p in models]
+    runs, shapes = _grid(keys)
+    missing = [s for s in shapes if s not in by_shape]
+    if missing:
+        raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
+    fig, axes = plt.subplots(
+        len(runs), len(shapes), figsize=(2.4 * len(shapes), 2.4 * len(runs)), squeeze=False
+    )
+    step = 0.05
+    thin = [step * i for i in range(-levels, levels + 1) if i != 0]
+    for path, (run, shape) in zip(models, keys, strict=True):
+        ax = axes[runs.index(run), shapes.index(shape)]
+        sample = by_shape[shape]
+        extent = 1.2 * float(sample.scale)
+        lo, hi = sample.center - extent, sample.center + extent
+        sdf, _ = network_sdf(path, sample.center, float(sample.scale))
+        xs, ys, values = grid_values(sdf, lo, hi, resolution)
+        ax.contour(xs, ys, values, levels=[v for v in thin if v < 0], colors="tab:blue",
+                   linewidths=0.5)
+        ax.contour(xs, ys, values, levels=[v for v in thin if v > 0], colors="tab:red",
+                   linewidths=0.5)
+        if values.min() < 0 < values.max():
+            ax.contour(xs, ys, values, levels=[0.0], colors="black", linewidths=1.8)
+        if sample.gt_points is not None:
+            gt = sample.gt_points[:: max(1, len(sample.gt_points) // 300)]
+            ax.scatter(gt[:, 0], gt[:, 1], s=1.2, color="tab:green", zorder=3, linewidths=0)
+        ax.set_xlim(lo[0], hi[0])
+        ax.set_ylim(lo[1], hi[1])
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for i, run in enumerate(runs):
+        axes[i, 0].set_ylabel(run_label(run))
+    for j, shape in enumerate(shapes):
+        axes[0, j].set_title(shape)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# ------------------------------------------------------------------ 3D renders
+
+
+def view_rotation(elevation: float = 25.0, azimuth: float = 35.0) -> np.ndarray:
+    """Rotation `[3, 3]` taking world coordinates to camera coordinates (x right, y up, z
+    towards the viewer) for a camera at `elevation` / `azimuth` degrees, z up in the world."""
+    a, e = math.radians(azimuth), math.radians(elevation)
+    rz = np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+    # World z (up) becomes camera y; world -y (after the azimuth turn) faces the viewer.
+    to_camera = np.array([[1, 0, 0], [0, 0, 1], [0, -1, 0]], dtype=np.float64)
+    rx = np.array([[1, 0, 0], [0, math.cos(e), -math.sin(e)], [0, math.sin(e), math.cos(e)]])
+    return rx @ to_camera @ rz
+
+
+def render_points(
+    points: np.ndarray,
+    normals: np.ndarray | None,
+    center: np.ndarray,
+    radius: float,
+    size: int,
+    rotation: np.ndarray | None = None,
+    splat: int | None = None,
+) -> np.ndarray:
+    """Shaded depth-buffer image `[size, size]` in [0, 1] (1 = background) of surface samples.
+
+    `points [P, 3]`, `normals [P, 3]` (None: flat grey); the orthographic camera looks at
+    `center` and shows a square of half-width `radius`. Each sample covers `splat x splat`
+    pixels (None: from the sample density, so sparse clouds still look closed); per pixel the
+    sample nearest the camera wins. Pinholes left between samples are then filled from their
+    neighbours.
+    """
+    rotation = view_rotation() if rotation is None else rotation
+    image = np.ones((size, size), dtype=np.float64)
+    if len(points) == 0:
+        return image
+    cam = (np.asarray(points, dtype=np.float64) - center) @ rotation.T
+    px = np.floor((cam[:, 0] / radius + 1.0) * 0.5 * size).astype(np.int64)
+    py = np.floor((1.0 - cam[:, 1] / radius) * 0.5 * size).astype(np.int64)
+    if normals is None:
+        shade = np.full(len(cam), 0.6)
+    else:
+        n = np.asarray(normals, dtype=np.float64) @ rotation.T
+        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+        light = np.array([-0.35, 0.5, 0.8])
+        light /= np.linalg.norm(light)
+        shade = 0.15 + 0.75 * np.abs(n @ light)
+    depth = -cam[:, 2]  # smaller = nearer the viewer
+    if splat is None:
+        # About half the samples face the camera; splat them over ~4x the silhouette (~30% of
+        # the image) so that few pixels stay uncovered (e^-4).
+        splat = int(min(6, max(2, math.ceil(math.sqrt(1.2 * size * size / max(len(cam) / 2, 1))))))
+    offsets = [(dx, dy) for dx in range(splat) for dy in range(splat)]
+    all_x = np.concatenate([px + dx for dx, _ in offsets])
+    all_y = np.concatenate([py + dy for _, dy in offsets])
+    all_depth = np.tile(depth, len(offsets))
+    all_shade = np.tile(shade, len(offsets))
+    inside = (all_x >= 0) & (all_x < size) & (all_y >= 0) & (all_y < size)
+    pixel = all_y[inside] * size + all_x[inside]
+    order = np.argsort(all_depth[inside], kind="stable")
+    first = np.unique(pixel[order], return_index=True)[1]
+    winners = order[first]
+    image.ravel()[pixel[winners]] = all_shade[inside][winners]
+    return _fill_pinholes(image)
+
+
+def _fill_pinholes(image: np.ndarray, passes: int = 2) -> np.ndarray:
+    """Background pixels with at least 6 of 8 foreground neighbours take their mean shade."""
+    from scipy import ndimage
+
+    kernel = np.ones((3, 3))
+    kernel[1, 1] = 0
+    for _ in range(passes):
+        foreground = image < 1.0
+        count = ndimage.convolve(foreground.astype(np.float64), kernel, mode="constant")
+        total = ndimage.convolve(np.where(foreground, image, 0.0), kernel, mode="constant")
+        holes = ~foreground & (count >= 6)
+        if not holes.any():
+            break
+        image = image.copy()
+        image[holes] = total[holes] / count[holes]
+    return image
+
+
+def _mesh_samples(path: str | Path, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """Area-weighted samples `[P, 3]` of a mesh file and their face normals (empty if no faces)."""
+    import trimesh
+
+    try:
+        mesh = trimesh.load(path, force="mesh", process=False)
+    except Exception as error:
+        raise SteikError(f"{path}: unreadable mesh ({error}); rerun `steik extract`") from None
+    if len(mesh.faces) == 0:
+        return np.zeros((0, 3)), np.zeros((0, 3))
+    points, faces = trimesh.sample.sample_surface(mesh, count, seed=0)
+    return np.asarray(points), np.asarray(mesh.face_normals[faces])
+
+
+def render_figure(
+    meshes: Sequence[str | Path],
+    samples: Sequence[str | Path],
+    out: str | Path,
+    size: int = 240,
+    n_points: int = 150_000,
+) -> Path:
+    """Rows = shapes, columns = ground truth then one column per method, all from one view."""
+    from steik.data.sample import load_sample
+
+    by_shape = {Path(p).stem: load_sample(p) for p in samples}
+    keys = [_run_and_shape(p) for p in meshes]
+    runs, shapes = _grid(keys)
+    missing = [s for s in shapes if s not in by_shape]
+    if missing:
+        raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
+    fig, axes = plt.subplots(
+        len(shapes), len(runs) + 1, figsize=(1.9 * (len(runs) + 1), 1.9 * len(shapes)),
+        squeeze=False,
+    )
+    frames = {}
+    for i, shape in enumerate(shapes):
+        sample = by_shape[shape]
+        reference = sample.gt_points if sample.gt_points is not None else sample.to_original(
+            sample.points
+        )
+        lo, hi = reference.min(axis=0), reference.max(axis=0)
+        frames[shape] = ((lo + hi) / 2, 0.62 * float(np.linalg.norm(hi - lo)))
+        normals = sample.gt_normals if sample.gt_points is not None else None
+        image = render_points(reference, normals, *frames[shape], size=size)
+        axes[i, 0].imshow(image, cmap="gray", vmin=0, vmax=1)
+    for path, (run, shape) in zip(meshes, keys, strict=True):
+        i = shapes.index(shape)
+        points, normals = _mesh_samples(path, n_points)
+        ax = axes[i, runs.index(run) + 1]
+        ax.imshow(render_points(points, normals, *frames[shape], size=size), cmap="gray",
+                  vmin=0, vmax=1)
+        if len(points) == 0:
+            ax.text(0.5, 0.5, "no surface", ha="center", va="center", transform=ax.transAxes)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for i, shape in enumerate(shapes):
+        axes[i, 0].set_ylabel(shape)
+    axes[0, 0].set_title("ground truth")
+    for j, run in enumerate(runs):
+        axes[0, j + 1].set_title(run_label(run))
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+# ------------------------------------------------------------------ loss curves
+
+
+def loss_curves(logs: Sequence[str | Path], term: str) -> dict[str, pd.DataFrame]:
+    """Per run: `term` against the iteration aggregated over shapes, a frame with columns
+    iteration, median, min, max (shapes logged at different iterations are aligned on the
+    iterations they share)."""
+    per_run: dict[str, list[pd.Series]] = {}
+    for path in logs:
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise SteikError(f"{path}: unreadable training log ({error}); retrain") from None
+        if term not in frame.columns or "iteration" not in frame.columns:
+            raise SteikError(f"{path}: training log lacks column {term!r} or 'iteration'")
+        run, shape = _run_and_shape(path)
+        series = frame.set_index("iteration")[term].astype("float64").rename(shape)
+        per_run.setdefault(run, []).append(series)
+    curves = {}
+    for run, series in per_run.items():
+        table = pd.concat(series, axis=1, join="inner")
+        curves[run] = pd.DataFrame({
+            "iteration": table.index.to_numpy(),
+            "median": table.median(axis=1).to_numpy(),
+            "min": table.min(axis=1).to_numpy(),
+            "max": table.max(axis=1).to_numpy(),
+        })
+    return curves
+
+
+def loss_figure(logs: Sequence[str | Path], out: str | Path) -> Path:
+    """One panel per term of `LOSS_TERMS`, one line per method (median over shapes, band from
+    min to max); log scale for the losses, linear for the divergence weight."""
+    if not logs:
+        raise SteikError("no training logs given; pass --logs FILE [FILE ...]")
+    fig, axes = plt.subplots(1, len(LOSS_TERMS), figsize=(3.2 * len(LOSS_TERMS), 3.0))
+    for ax, term in zip(axes, LOSS_TERMS, strict=True):
+        for run, curve in loss_curves(logs, term).items():
+            line = ax.plot(curve["iteration"], curve["median"], label=run_label(run), lw=1.2)[0]
+            ax.fill_between(curve["iteration"], curve["min"], curve["max"], alpha=0.15,
+                            color=line.get_color(), linewidth=0)
+        if term != "w_div":
+            ax.set_yscale("log", nonpositive="mask")
+        ax.set_title("divergence weight" if term == "w_div" else term)
+        ax.set_xlabel("iteration")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, out)

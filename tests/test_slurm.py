@@ -1,0 +1,376 @@
+"""The workflow on a real one-node SLURM cluster through `profiles/slurm` (issue 6).
+
+The cluster is the one `.ci/slurm/start.sh` starts on localhost (no accounting database, so job
+status comes from `squeue`). The main test runs a tiny demo config once through the profile and
+once locally with `--cores`, and checks that every non-local job went through `sbatch` (SLURM's
+own job records, not only Snakemake's log), that per-shape CPU jobs were grouped, and that both
+runs give the same metrics. The bad-input tests check that the plugin's messages reach the user.
+
+Tests marked `slurm` need the daemons: they use a running cluster, else start one (root with
+apt-get), else skip with the reason; with STEIK_REQUIRE_SLURM=1 (set by .ci/run) they fail instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
+START = ROOT / ".ci" / "slurm" / "start.sh"
+STOP = ROOT / ".ci" / "slurm" / "stop.sh"
+BIN = Path(sys.executable).parent
+SNAKEMAKE = BIN / "snakemake"
+
+# Commands of SLURM's client and daemons, hidden to simulate a machine without SLURM.
+SLURM_COMMANDS = (
+    "sbatch srun salloc squeue sinfo sacct sacctmgr scontrol scancel sshare sstat sprio sreport "
+    "sdiag strigger sattach sbcast scrontab sview slurmd slurmctld"
+).split()
+
+# Options that make the status loop of the plugin quick on a local cluster; on a real cluster
+# the plugin's defaults (first check after 40 s, sacct) are kept.
+FAST_STATUS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+
+# Metrics row columns that measure time or the machine, not the result.
+TIMING_COLUMNS = {"train_seconds", "ms_per_iter", "extract_seconds"}
+
+SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
+RUN_ID = re.compile(r"SLURM run ID: (\S+)")
+
+
+def _env(path: str | None = None) -> dict[str, str]:
+    """Environment for a Snakemake run: the venv first on PATH (SLURM jobs inherit it)."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{path if path is not None else env.get('PATH', '')}"
+    env["OMP_NUM_THREADS"] = "1"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    return env
+
+
+def _snakemake(args: list[str], cwd: Path, timeout: float, path: str | None = None):
+    """Run snakemake; return the completed process (stdout and stderr merged)."""
+    return subprocess.run(
+        [str(SNAKEMAKE), *args],
+        cwd=cwd,
+        env=_env(path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _node_cpus_and_memory() -> tuple[int, int] | None:
+    """(CPUs, RealMemory MB) of the idle node localhost, or None when the cluster is not up."""
+    if shutil.which("sinfo") is None:
+        return None
+    try:
+        out = subprocess.run(
+            ["sinfo", "-h", "-N", "-n", "localhost", "-o", "%T %c %m"],
+            capture_output=True, text=True, timeout=20, check=False,
+        ).stdout.split()
+    except subprocess.TimeoutExpired:
+        return None
+    if len(out) != 3 or out[0] not in ("idle", "mixed"):
+        return None
+    return int(out[1]), int(out[2])
+
+
+def _why_no_cluster() -> str | None:
+    """Why this machine cannot run the test cluster, or None when it can."""
+    if sys.platform != "linux":
+        return "the SLURM test cluster needs Linux"
+    if os.geteuid() != 0:
+        return "starting the SLURM daemons needs root (run as root or start .ci/slurm/start.sh)"
+    if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
+        return "SLURM is not installed and apt-get is not available to install it"
+    return None
+
+
+@pytest.fixture(scope="session")
+def slurm_node():
+    """(CPUs, memory MB) of a running one-node cluster; starts it (and stops it) if needed."""
+    node = _node_cpus_and_memory()
+    if node is not None:
+        yield node
+        return
+    reason = _why_no_cluster()
+    if reason is not None:
+        if os.environ.get("STEIK_REQUIRE_SLURM") == "1":
+            pytest.fail(f"STEIK_REQUIRE_SLURM=1 but {reason}")
+        pytest.skip(reason)
+    started = subprocess.run(
+        ["bash", str(START)], capture_output=True, text=True, timeout=600, check=False
+    )
+    assert started.returncode == 0, f"{START} failed:\n{started.stdout}\n{started.stderr}"
+    try:
+        node = _node_cpus_and_memory()
+        assert node is not None, f"{START} returned but the node is not idle"
+        yield node
+    finally:
+        subprocess.run(["bash", str(STOP)], capture_output=True, timeout=120, check=False)
+
+
+def _profile_for_node(dest: Path, cpus: int, memory_mb: int) -> Path:
+    """The shipped profile with the GPU request set to 0 and requests capped to the test node.
+
+    Everything else (groups, retries, executor, resource expressions) is the file as shipped.
+    """
+    profile = yaml.safe_load(PROFILE.read_text())
+    cap = memory_mb // max(cpus, 1)
+    for resources in profile["set-resources"].values():
+        if "gpu" in resources:
+            resources["gpu"] = 0
+        if "mem_mb" in resources:
+            resources["mem_mb"] = f"min({resources['mem_mb']}, {cap})"
+    profile["default-resources"]["mem_mb"] = min(profile["default-resources"]["mem_mb"], cap)
+    profile["cores"] = min(profile["cores"], cpus)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return dest
+
+
+def _slurm_jobs(run_id: str) -> list[dict[str, str]]:
+    """SLURM's records of the jobs of one Snakemake run (job name = the run id): id, state, comment."""
+    out = subprocess.run(
+        ["squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T|%k"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout
+    rows = []
+    for line in out.splitlines():
+        job_id, state, comment = line.strip().split("|", 2)
+        rows.append({"id": job_id, "state": state, "comment": comment.strip()})
+    return rows
+
+
+def _job_counts(log: str) -> Counter:
+    """Jobs per rule from the `Job stats:` table Snakemake prints before running."""
+    block = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
+    counts = Counter()
+    for line in block.splitlines()[3:]:
+        parts = line.split()
+        if len(parts) == 2 and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+# ------------------------------------------------------------------ the tiny demo config
+
+DATASET = "demo2d"
+SHAPES = ["circle", "l_shape"]
+METHODS = ["siren_wo_n", "steik"]
+
+
+def _tiny_config(results: Path, resources: Path) -> dict:
+    """2 shapes x 2 methods of the 2D demo, a few iterations, no figures (a CPU-second run)."""
+    return {
+        "datasets": [DATASET],
+        "methods": METHODS,
+        "shapes": {DATASET: SHAPES},
+        "seeds": [0],
+        "results_root": str(results),
+        "resources_root": str(resources),
+        "sample": {"defaults": {"n_points": 400, "n_gt": 2000, "n_occ": 1024, "seed": 0}},
+        "train": {
+            "device": "cpu",
+            "overrides": [
+                {"set": {"iterations": 20, "n_manifold": 200, "n_offsurface": 200,
+                         "hidden": 16, "layers": 2, "log_every": 5, "checkpoint_every": 10}},
+            ],
+        },
+        "extract": {"defaults": {"resolution": 64}},
+        "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
+        "figures": {"enabled": False},
+        "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
+                      for rule in ("sample", "train", "extract", "evaluate", "tables")},
+    }
+
+
+def _run_tiny(workdir: Path, extra: list[str], timeout: float) -> tuple[subprocess.Popen, Path]:
+    """Start the tiny config in `workdir` (its own results, resources, logs, .snakemake)."""
+    workdir.mkdir(parents=True)
+    config = workdir / "config.yaml"
+    config.write_text(yaml.safe_dump(_tiny_config(workdir / "results", workdir / "resources")))
+    log = workdir / "snakemake.out"
+    process = subprocess.Popen(
+        [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(config), *extra],
+        cwd=workdir, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
+    )
+    return process, log
+
+
+def _wait(process: subprocess.Popen, log: Path, timeout: float) -> str:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.terminate()
+        process.wait(timeout=60)
+        pytest.fail(f"snakemake ran past {timeout} s:\n{log.read_text()[-4000:]}")
+    text = log.read_text()
+    assert process.returncode == 0, f"snakemake failed:\n{text[-6000:]}"
+    return text
+
+
+def _metrics(workdir: Path) -> pd.DataFrame:
+    rows = pd.read_parquet(workdir / "results" / "tables" / f"{DATASET}.parquet")
+    return rows.sort_values(["method", "shape"]).reset_index(drop=True)
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_path):
+    cpus, memory_mb = slurm_node
+    profile = _profile_for_node(tmp_path / "profile", cpus, memory_mb)
+
+    # The local run shares the CPUs with the cluster's jobs; starting it first overlaps it with
+    # the SLURM run's queueing and status polling.
+    local, local_log = _run_tiny(tmp_path / "local", ["--cores", str(cpus)], timeout=300)
+    cluster, cluster_log = _run_tiny(
+        tmp_path / "slurm", ["--profile", str(profile), *FAST_STATUS], timeout=300
+    )
+    cluster_text = _wait(cluster, cluster_log, timeout=300)
+    _wait(local, local_log, timeout=300)
+
+    # Every non-local job went through sbatch: SLURM's own records (kept by MinJobAge) of this
+    # run's jobs match what Snakemake planned, rule by rule, and all completed.
+    run_id = RUN_ID.search(cluster_text).group(1)
+    records = _slurm_jobs(run_id)
+    submitted = dict(SUBMITTED.findall(cluster_text))
+    assert sorted(r["id"] for r in records) == sorted(submitted.values())
+    assert {r["state"] for r in records} == {"COMPLETED"}, records
+
+    planned = _job_counts(cluster_text)
+    workflow_profile = yaml.safe_load(PROFILE.read_text())
+    groups = workflow_profile["groups"]
+    components = workflow_profile["group-components"]
+    local_rules = {"all", "fetch"}
+    expected = Counter()
+    for rule, count in planned.items():
+        if rule in local_rules:
+            continue
+        if rule in groups:
+            expected[f"group:{groups[rule]}"] += math.ceil(count / components[groups[rule]])
+        else:
+            expected[rule] += count
+    seen = Counter()
+    for record in records:
+        name = record["comment"].removeprefix("rule_").split("_wildcards_")[0]
+        group = next((g for g in set(groups.values()) if name.startswith(g)), None)
+        seen[f"group:{group}" if group else name] += 1
+    assert seen == expected
+    assert expected[f"group:{groups['sample']}"] == 1 and planned["sample"] == len(SHAPES)
+    assert planned["evaluate"] == len(SHAPES) * len(METHODS)
+    # Local rules ran in this process, nothing else did.
+    ran_locally = set(re.findall(r"^localrule (\w+):", cluster_text, flags=re.MULTILINE))
+    assert ran_locally <= local_rules
+
+    # Results exist with status ok, and equal those of the local run (same seeds, CPU).
+    on_slurm, on_host = _metrics(tmp_path / "slurm"), _metrics(tmp_path / "local")
+    assert len(on_slurm) == len(SHAPES) * len(METHODS)
+    assert (on_slurm["status"] == "ok").all(), on_slurm[["method", "shape", "status", "message"]]
+    for shape in SHAPES:
+        for method in METHODS:
+            assert (tmp_path / "slurm" / "results" / DATASET / method / shape
+                    / "metrics.parquet").is_file()
+    assert list(on_slurm.columns) == list(on_host.columns)
+    numeric = [c for c in on_slurm.columns
+               if c not in TIMING_COLUMNS and pd.api.types.is_float_dtype(on_slurm[c])]
+    assert {"chamfer", "hausdorff", "iou"} <= set(numeric)
+    other = [c for c in on_slurm.columns if c not in TIMING_COLUMNS and c not in numeric]
+    pd.testing.assert_frame_equal(on_slurm[other], on_host[other])
+    np.testing.assert_allclose(
+        on_slurm[numeric].to_numpy(float), on_host[numeric].to_numpy(float),
+        rtol=1e-6, atol=1e-9, equal_nan=True,
+    )
+
+
+# ------------------------------------------------------------------ bad input
+
+TOY_SNAKEFILE = """
+rule all:
+    input: "done.txt"
+
+rule sample:
+    output: "done.txt"
+    shell: "echo $SLURM_JOB_ID > {output}"
+"""
+
+
+def _toy(workdir: Path) -> Path:
+    """A one-rule workflow in `workdir` (its rule is named like a real one, `sample`)."""
+    workdir.mkdir(parents=True)
+    (workdir / "Snakefile").write_text(TOY_SNAKEFILE)
+    return workdir
+
+
+def _path_without(names: list[str], farm: Path) -> str:
+    """A PATH with every command of the current PATH except `names` (symlinks in `farm`)."""
+    farm.mkdir()
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        if not folder or not Path(folder).is_dir():
+            continue
+        for entry in Path(folder).iterdir():
+            target = farm / entry.name
+            if entry.name in names or target.exists() or not os.access(entry, os.X_OK):
+                continue
+            target.symlink_to(entry)
+    return str(farm)
+
+
+def test_no_slurm_commands_surfaces_the_plugin_message(tmp_path):
+    """On a machine without SLURM, the plugin's own error names the missing command."""
+    workdir = _toy(tmp_path / "wf")
+    path = _path_without(SLURM_COMMANDS, tmp_path / "bin")
+    result = _snakemake(
+        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS[2:]],
+        workdir, timeout=120, path=path,
+    )
+    assert result.returncode != 0
+    # The plugin guesses the account with sacct before calling sbatch; its message is kept as is.
+    assert re.search(r"No such file or directory: '(sacct|sbatch|sinfo)'", result.stdout), (
+        result.stdout[-3000:]
+    )
+    assert not (workdir / "done.txt").exists()
+
+
+@pytest.mark.slurm
+def test_missing_sbatch_surfaces_the_plugin_message(slurm_node, tmp_path):
+    workdir = _toy(tmp_path / "wf")
+    path = _path_without(["sbatch"], tmp_path / "bin")
+    result = _snakemake(
+        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS],
+        workdir, timeout=120, path=path,
+    )
+    assert result.returncode != 0
+    assert "SLURM sbatch failed" in result.stdout, result.stdout[-3000:]
+    assert re.search(r"sbatch: (command )?not found", result.stdout), result.stdout[-3000:]
+
+
+@pytest.mark.slurm
+def test_unknown_partition_surfaces_sbatch_message(slurm_node, tmp_path):
+    workdir = _toy(tmp_path / "wf")
+    result = _snakemake(
+        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS,
+         "--default-resources", "slurm_partition=no_such_partition"],
+        workdir, timeout=120,
+    )
+    assert result.returncode != 0
+    assert "sbatch: error: invalid partition specified: no_such_partition" in result.stdout, (
+        result.stdout[-3000:]
+    )
+    run_id = RUN_ID.search(result.stdout).group(1)
+    assert _slurm_jobs(run_id) == []
