@@ -2,7 +2,8 @@
 
 Trains the three SPEC 9 shapes of each method as one K = 3 batch for a few iterations with the
 divergence on (the first 40% of training) and off (the rest), and extrapolates a whole run:
-0.4 x iterations x ms(div on) + 0.6 x iterations x ms(div off).
+0.4 x iterations x ms(div on) + 0.6 x iterations x ms(div off). Both wall and process CPU time
+are printed: on a shared machine the CPU time (one torch thread) is what predicts an idle one.
 
   python bench/bench_2d.py --device cpu --points-per-iter 500 --layers 4 \
       --hidden-linear 64 --hidden-quadratic 32 --iterations 1000
@@ -22,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common2d import make_samples  # noqa: E402
+from common2d import make_samples
 
 
 def time_method(args: argparse.Namespace, method: str, samples: list[Path]) -> str:
@@ -32,8 +33,13 @@ def time_method(args: argparse.Namespace, method: str, samples: list[Path]) -> s
     from steik.train import Trainer, read_shape
 
     torch.set_num_threads(args.threads)
-    scale = Scale(iterations=args.iterations, n_points=args.points_per_iter, layers=args.layers,
-                  hidden_linear=args.hidden_linear, hidden_quadratic=args.hidden_quadratic)
+    scale = Scale(
+        iterations=args.iterations,
+        n_points=args.points_per_iter,
+        layers=args.layers,
+        hidden_linear=args.hidden_linear,
+        hidden_quadratic=args.hidden_quadratic,
+    )
     config = scale.method_config(method)
     shapes = [read_shape(p) for p in samples]
     with tempfile.TemporaryDirectory() as out:
@@ -45,23 +51,29 @@ def time_method(args: argparse.Namespace, method: str, samples: list[Path]) -> s
                 trainer.step()
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
-            began = time.perf_counter()
+            began, cpu_began = time.perf_counter(), time.process_time()
             for _ in range(args.steps):
                 trainer.step()
             if trainer.device.type == "cuda":
                 torch.cuda.synchronize()
             timings[phase] = 1000 * (time.perf_counter() - began) / args.steps
+            timings[f"{phase}_cpu"] = 1000 * (time.process_time() - cpu_began) / args.steps
     run_s = config.iterations * (0.4 * timings["div"] + 0.6 * timings["nodiv"]) / 1000
-    return (f"{method:11s} {config.structure:9s} points {config.n_manifold}+{config.n_offsurface} "
-            f"K=3  div on {timings['div']:7.1f} ms/it  off {timings['nodiv']:7.1f} ms/it  "
-            f"-> {config.iterations} iterations ~ {run_s:7.1f} s")
+    cpu_s = config.iterations * (0.4 * timings["div_cpu"] + 0.6 * timings["nodiv_cpu"]) / 1000
+    return (
+        f"{method:11s} {config.structure:9s} points {config.n_manifold}+{config.n_offsurface} "
+        f"K=3  div on {timings['div']:7.1f} ms/it  off {timings['nodiv']:7.1f} ms/it  "
+        f"-> {config.iterations} iterations ~ {run_s:7.1f} s wall, {cpu_s:7.1f} s CPU "
+        f"(CPU ms/it {timings['div_cpu']:.1f} / {timings['nodiv_cpu']:.1f})"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--methods", nargs="+",
-                        default=["siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik"])
+    parser.add_argument(
+        "--methods", nargs="+", default=["siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik"]
+    )
     parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--points-per-iter", type=int, default=None)
     parser.add_argument("--layers", type=int, default=None)
@@ -71,8 +83,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--samples", type=Path, default=None)
-    parser.add_argument("--concurrent", action="store_true",
-                        help="time every method at once, one process each")
+    parser.add_argument(
+        "--concurrent", action="store_true", help="time every method at once, one process each"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     folder = args.samples or Path(tempfile.mkdtemp(prefix="steik-bench2d-"))
@@ -86,8 +99,10 @@ def main() -> None:
         return
     passed = [a for a in sys.argv[1:] if a != "--concurrent"]
     began = time.perf_counter()
-    procs = [subprocess.Popen([sys.executable, __file__, *passed, "--samples", str(folder),
-                               "--one", m]) for m in args.methods]
+    procs = [
+        subprocess.Popen([sys.executable, __file__, *passed, "--samples", str(folder), "--one", m])
+        for m in args.methods
+    ]
     for proc in procs:
         proc.wait()
     print(f"concurrent: {len(procs)} processes in {time.perf_counter() - began:.1f} s wall")

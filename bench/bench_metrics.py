@@ -67,7 +67,7 @@ def main() -> None:
         f"d(G,R) {g_to_r:.1f} s, d(S,R) {s_to_r:.1f} s)"
     )
     print(
-        f"chamfer {row['chamfer']:.4f} (0.5 plus sampling error), hausdorff {row['hausdorff']:.4f}, "
+        f"chamfer {row['chamfer']:.4f} (0.5 + sampling error), hausdorff {row['hausdorff']:.4f}, "
         f"chamfer_scan {row['chamfer_scan']:.4f}, hausdorff_scan {row['hausdorff_scan']:.4f}"
     )
 

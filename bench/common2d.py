@@ -1,8 +1,9 @@
 """Helpers of the 2D bench scripts: the SPEC 9 sample files, made where trimesh is absent too.
 
-`steik.data.sample` imports trimesh and point-cloud-utils (and the registry manifold3d) at module level although the 2D
-curves use neither; GPU machines without those packages get empty stand-in modules (only for
-this import) so that `sample_curve` - pure numpy - still runs there.
+`steik.data.sample` imports trimesh and point-cloud-utils (and the registry manifold3d) at
+module level although the 2D curves use none of them; on GPU machines without those packages
+they are replaced by empty stand-in modules (for this process only), so that the pure-numpy
+`sample_curve` still runs there.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 SHAPES = ("circle", "l_shape", "snowflake")
 
 
-def _import_sample_module():  # noqa: ANN202
+def _import_sample_module():
     for name in ("trimesh", "point_cloud_utils", "manifold3d"):
         try:
             importlib.import_module(name)

@@ -31,6 +31,7 @@ point-cloud-utils), so the experiment also runs on machines that hold just those
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,21 +141,28 @@ def grid_axis(config: AnalysisConfig) -> np.ndarray:
 
 
 def field_on_grid(
-    network: SDFNetwork, config: AnalysisConfig, device: torch.device | str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
+    network: SDFNetwork,
+    config: AnalysisConfig,
+    device: torch.device | str = "cpu",
+    with_gradient: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """u and |grad u| of a K = 1 network on the analysis grid -> two float64 `[R, R]` images
-    (y along the first axis, x along the second)."""
+    (y along the first axis, x along the second); the gradient is None without
+    `with_gradient` (a forward pass only)."""
     points = shapes2d.grid(config.resolution, config.extent).astype(np.float32)
     u = np.empty(len(points))
-    gradient = np.empty(len(points))
+    gradient = np.empty(len(points)) if with_gradient else None
     for lo in range(0, len(points), config.chunk):
-        x = torch.from_numpy(points[lo : lo + config.chunk]).to(device)[None].requires_grad_(True)
-        value = network(x)
-        (grad,) = torch.autograd.grad(value.sum(), x)
-        u[lo : lo + len(x[0])] = value[0].detach().double().cpu().numpy()
-        gradient[lo : lo + len(x[0])] = grad[0].norm(dim=-1).detach().double().cpu().numpy()
+        x = torch.from_numpy(points[lo : lo + config.chunk]).to(device)[None]
+        with torch.set_grad_enabled(with_gradient):
+            x.requires_grad_(with_gradient)
+            value = network(x)
+            if gradient is not None:
+                (grad,) = torch.autograd.grad(value.sum(), x)
+                gradient[lo : lo + x.shape[1]] = grad[0].norm(dim=-1).double().cpu().numpy()
+        u[lo : lo + x.shape[1]] = value[0].detach().double().cpu().numpy()
     shape = (config.resolution, config.resolution)
-    return u.reshape(shape), gradient.reshape(shape)
+    return u.reshape(shape), None if gradient is None else gradient.reshape(shape)
 
 
 def zero_contours(values: np.ndarray, axis: np.ndarray) -> list[np.ndarray]:
@@ -169,7 +177,9 @@ def zero_contours(values: np.ndarray, axis: np.ndarray) -> list[np.ndarray]:
     lines = []
     for line in measure.find_contours(values, 0.0):
         if len(line) >= 2:
-            lines.append(np.stack([axis[0] + line[:, 1] * spacing, axis[0] + line[:, 0] * spacing], 1))
+            lines.append(
+                np.stack([axis[0] + line[:, 1] * spacing, axis[0] + line[:, 0] * spacing], 1)
+            )
     return lines
 
 
@@ -203,7 +213,9 @@ def length_samples(lines: Sequence[np.ndarray], count: int) -> np.ndarray:
     return seg[index, 0] + t * (seg[index, 1] - seg[index, 0])
 
 
-def segment_distance(points: np.ndarray, lines: Sequence[np.ndarray], chunk: int = 4096) -> np.ndarray:
+def segment_distance(
+    points: np.ndarray, lines: Sequence[np.ndarray], chunk: int = 4096
+) -> np.ndarray:
     """Exact distance `[N]` from each of `points [N, 2]` to the nearest segment of `lines`."""
     seg = np.concatenate([np.stack([line[:-1], line[1:]], axis=1) for line in lines])
     start, edge = seg[:, 0], seg[:, 1] - seg[:, 0]
@@ -212,7 +224,9 @@ def segment_distance(points: np.ndarray, lines: Sequence[np.ndarray], chunk: int
     for lo in range(0, len(points), chunk):
         rel = points[lo : lo + chunk, None, :] - start[None]  # [n, E, 2]
         t = np.clip((rel * edge[None]).sum(axis=2) / length2[None], 0.0, 1.0)
-        out[lo : lo + chunk] = np.sqrt(((rel - t[..., None] * edge[None]) ** 2).sum(axis=2).min(axis=1))
+        out[lo : lo + chunk] = np.sqrt(
+            ((rel - t[..., None] * edge[None]) ** 2).sum(axis=2).min(axis=1)
+        )
     return out
 
 
@@ -236,7 +250,7 @@ def curve_distances(
 
 
 def interior_angles(vertices: np.ndarray) -> np.ndarray:
-    """Interior angle `[V]` (radians, in (0, 2 pi)) at each vertex of a counter-clockwise polygon."""
+    """Interior angle `[V]` (radians, in (0, 2 pi)) at each vertex of a CCW polygon `[V, 2]`."""
     incoming = vertices - np.roll(vertices, 1, axis=0)
     outgoing = np.roll(vertices, -1, axis=0) - vertices
     cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
@@ -267,6 +281,18 @@ def count_components(lines: Sequence[np.ndarray], expected: int = 1) -> tuple[in
     return len(lines), max(0, len(lines) - expected)
 
 
+@functools.lru_cache(maxsize=8)
+def exact_inside(
+    shape: str, resolution: int, extent: float, center: tuple[float, ...], scale: float
+) -> np.ndarray:
+    """bool `[R, R]`: analysis grid points inside the exact curve (cached: every run of a shape
+    shares its grid, and the polygon distance is the slow part of the scoring)."""
+    points = shapes2d.grid(resolution, extent) * scale + np.asarray(center)
+    inside = shapes2d.signed_distance(shape, points).reshape(resolution, resolution) < 0
+    inside.flags.writeable = False
+    return inside
+
+
 # ----------------------------------------------------------------------------- one run
 
 
@@ -294,10 +320,14 @@ def read_frame(path: str | Path) -> SampleFrame:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in ("points", "center", "scale", "dataset", "shape")}
     except Exception as error:  # missing keys or a damaged archive
-        raise SteikError(f"sample file {path} is unreadable ({error}); run `steik sample` again") from None
+        raise SteikError(
+            f"sample file {path} is unreadable ({error}); run `steik sample` again"
+        ) from None
     points = np.asarray(arrays["points"])
     if points.ndim != 2 or points.shape[1] != 2:
-        raise SteikError(f"sample file {path} holds {points.shape} points; the 2D experiment needs [N, 2]")
+        raise SteikError(
+            f"sample file {path} holds {points.shape} points; the 2D experiment needs [N, 2]"
+        )
     return SampleFrame(
         dataset=str(arrays["dataset"]),
         shape=str(arrays["shape"]),
@@ -325,8 +355,7 @@ def analyse_field(
     lines = [line * scale + center for line in zero_contours(values, axis)]
     spacing = float(axis[1] - axis[0]) * scale / 16.0  # KD-tree error <= half of it
     out: dict[str, float] = dict(curve_distances(lines, shape, config.n_curve, spacing))
-    grid_points = shapes2d.grid(config.resolution, config.extent) * scale + center
-    truth = shapes2d.signed_distance(shape, grid_points).reshape(values.shape) < 0
+    truth = exact_inside(shape, config.resolution, config.extent, tuple(center), float(scale))
     predicted = values < 0
     union = np.count_nonzero(predicted | truth)
     out["iou"] = float(np.count_nonzero(predicted & truth) / union) if union else math.nan
@@ -372,7 +401,9 @@ def analyse(
         message = (message + "; " if message else "") + "non-finite network output on the grid"
         metrics = dict.fromkeys(METRICS, math.nan)
     else:
-        metrics = analyse_field(values, gradient_norm, frame.shape, frame.center, frame.scale, config)
+        metrics = analyse_field(
+            values, gradient_norm, frame.shape, frame.center, frame.scale, config
+        )
         if status == "ok" and metrics["n_components"] == 0:
             status, message = "no_surface", "u has no zero crossing on the analysis grid"
     cfg = dict(meta.get("config", {}))
@@ -396,6 +427,49 @@ def analyse(
         "message": message,
     }
     return {column: row[column] for column in RUN_COLUMNS}
+
+
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "shape", "method", "seed", "fraction", "iteration", "w_div", "chamfer", "hausdorff", "iou",
+    "n_components", "spurious", "corner", "corner_convex", "corner_concave",
+)  # fmt: skip
+"""Columns of `results/tables/2d_snapshots.parquet`, one row per (method, shape, seed, snapshot)."""
+
+
+def analyse_snapshots(
+    snapshot_path: str | Path,
+    sample_path: str | Path,
+    config: AnalysisConfig = AnalysisConfig(),
+    device: torch.device | str = "cpu",
+) -> list[dict[str, Any]]:
+    """Rows (`SNAPSHOT_COLUMNS`) scoring every snapshot of a run (the eikonal residual, which
+    needs gradients, is left out: the snapshots show how the shape forms)."""
+    frame = read_frame(sample_path)
+    networks, meta = load_snapshots(snapshot_path)
+    if meta.get("points_digest") != frame.digest:
+        raise SteikError(
+            f"snapshots {snapshot_path} were not trained on the points of {sample_path}; pass the "
+            "sample file they were trained on"
+        )
+    iterations = int(meta["config"]["iterations"])
+    rows = []
+    for network, iteration, weight in zip(networks, meta["iterations"], meta["w_div"], strict=True):
+        values, _ = field_on_grid(network.to(device), config, device, with_gradient=False)
+        if np.isfinite(values).all():
+            metrics = analyse_field(values, None, frame.shape, frame.center, frame.scale, config)
+        else:
+            metrics = dict.fromkeys(METRICS, math.nan)
+        row = {
+            "shape": frame.shape,
+            "method": str(meta["config"]["name"]),
+            "seed": int(meta["seed"]),
+            "fraction": iteration / iterations,
+            "iteration": int(iteration),
+            "w_div": float(weight),
+            **metrics,
+        }
+        rows.append({column: row[column] for column in SNAPSHOT_COLUMNS})
+    return rows
 
 
 # ----------------------------------------------------------------------------- training
@@ -449,7 +523,10 @@ def _snapshot_trainer(fractions: Sequence[float]):
                 record["iterations"].append(self.iteration)
                 record["w_div"].append(float(weight))
                 record["states"].append(
-                    {n: t.detach().to("cpu", torch.float32) for n, t in self.net.shape_state(k).items()}
+                    {
+                        n: t.detach().to("cpu", torch.float32)
+                        for n, t in self.net.shape_state(k).items()
+                    }
                 )
                 payload = {
                     "format": SNAPSHOT_FORMAT,
@@ -466,7 +543,7 @@ def _snapshot_trainer(fractions: Sequence[float]):
                 with atomic_path(self.snapshot_path(k)) as tmp:
                     torch.save(payload, tmp)
 
-        def step(self):  # noqa: ANN202 - same signature as Trainer.step
+        def step(self):
             if self.iteration in self.snapshot_at:
                 self.take_snapshot()
             return super().step()
@@ -497,7 +574,9 @@ def train_run(
     from steik.train import read_shape
 
     shapes = [read_shape(p) for p in sample_paths]
-    trainer = _snapshot_trainer(fractions)(shapes, config, Path(out_dir), seed, device, torch.float32, quiet)
+    trainer = _snapshot_trainer(fractions)(
+        shapes, config, Path(out_dir), seed, device, torch.float32, quiet
+    )
     if resume:
         trainer.resume()
         trainer.load_snapshots()
@@ -559,8 +638,13 @@ def rows_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     shape_order = {s: i for i, s in enumerate(shapes2d.SHAPES_2D)}
     frame = frame.sort_values(
         ["method", "shape", "seed"],
-        key=lambda c: c.map(method_order) if c.name == "method"
-        else c.map(shape_order) if c.name == "shape" else c,
+        key=lambda c: (
+            c.map(method_order)
+            if c.name == "method"
+            else c.map(shape_order)
+            if c.name == "shape"
+            else c
+        ),
     )
     return frame.reset_index(drop=True)
 
@@ -628,8 +712,63 @@ def render_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
-def write_tables(rows: pd.DataFrame, out: str | Path) -> dict[str, Path]:
-    """Write `out` (per-run rows, .parquet), `<stem>_summary.parquet` and `<stem>.md`."""
+def summarize_snapshots(snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Per (method, shape, fraction): `w_div`, `n_seeds` and `<metric>_mean` / `_std` over seeds."""
+    records = []
+    keys = ["method", "shape", "fraction"]
+    for (method, shape, fraction), group in snapshots.groupby(keys, sort=False):
+        record: dict[str, Any] = {
+            "method": method, "shape": shape, "fraction": float(fraction),
+            "iteration": int(group["iteration"].iloc[0]), "w_div": float(group["w_div"].iloc[0]),
+            "n_seeds": len(group),
+        }  # fmt: skip
+        for metric in ("chamfer", "hausdorff", "iou", "spurious", "corner"):
+            values = group[metric].to_numpy(dtype=np.float64)
+            values = values[np.isfinite(values)]
+            record[f"{metric}_mean"] = float(values.mean()) if values.size else math.nan
+            record[f"{metric}_std"] = float(values.std()) if values.size else math.nan
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def render_snapshot_markdown(summary: pd.DataFrame, shape: str = "snowflake") -> str:
+    """Chamfer and corner error of `shape` at each snapshot fraction, methods as rows."""
+    part = summary[summary["shape"] == shape]
+    if part.empty:
+        return ""
+    fractions = sorted(part["fraction"].unique())
+    lines = [f"### {shape} during training (snapshots; 1e-3 units, mean ± std over seeds)", ""]
+    for metric, label in (("chamfer", "Chamfer"), ("corner", "corner error")):
+        header = ["method", *[f"{label} at t={f:.2f}" for f in fractions]]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for method, group in part.groupby("method", sort=False):
+            by_fraction = {float(r["fraction"]): r for _, r in group.iterrows()}
+            cells = [str(method)]
+            for f in fractions:
+                rec = by_fraction.get(float(f))
+                cells.append(
+                    "-" if rec is None else _cell(rec[f"{metric}_mean"], rec[f"{metric}_std"], 1e3)
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    weights = part.drop_duplicates("fraction").sort_values("fraction")
+    divergence = [r for _, r in part.iterrows() if r["method"] != "siren_wo_n"]
+    if divergence:
+        first = pd.DataFrame(divergence).drop_duplicates("fraction").sort_values("fraction")
+        weights = first
+    lines.append(
+        "Divergence weight at those points: "
+        + ", ".join(f"t={r['fraction']:.2f}: {r['w_div']:g}" for _, r in weights.iterrows())
+        + " (SIREN wo n has none)."
+    )
+    return "\n".join(lines)
+
+
+def write_tables(
+    rows: pd.DataFrame, out: str | Path, snapshot_rows: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, Path]:
+    """Write `out` (per-run rows, .parquet), `<stem>_summary.parquet` and `<stem>.md`, plus
+    `<stem>_snapshots.parquet` (one row per snapshot) when snapshot rows are given."""
     out = Path(out)
     if out.suffix != ".parquet":
         raise SteikError(f"table output {out} must end in .parquet")
@@ -639,12 +778,19 @@ def write_tables(rows: pd.DataFrame, out: str | Path) -> dict[str, Path]:
         "summary": out.with_name(f"{out.stem}_summary.parquet"),
         "markdown": out.with_suffix(".md"),
     }
+    markdown = render_markdown(summary)
+    snapshots = pd.DataFrame(list(snapshot_rows), columns=list(SNAPSHOT_COLUMNS))
+    if len(snapshots):
+        paths["snapshots"] = out.with_name(f"{out.stem}_snapshots.parquet")
+        with atomic_path(paths["snapshots"]) as tmp:
+            snapshots.to_parquet(tmp, index=False)
+        markdown += "\n" + render_snapshot_markdown(summarize_snapshots(snapshots))
     with atomic_path(paths["rows"]) as tmp:
         rows.to_parquet(tmp, index=False)
     with atomic_path(paths["summary"]) as tmp:
         summary.to_parquet(tmp, index=False)
     with atomic_path(paths["markdown"]) as tmp:
-        tmp.write_text(render_markdown(summary) + "\n")
+        tmp.write_text(markdown + "\n")
     return paths
 
 
@@ -655,7 +801,9 @@ def match_samples(
     by_stem: dict[str, Path] = {}
     for path in map(Path, sample_paths):
         if path.stem in by_stem:
-            raise SteikError(f"two sample files for shape {path.stem!r}: {by_stem[path.stem]}, {path}")
+            raise SteikError(
+                f"two sample files for shape {path.stem!r}: {by_stem[path.stem]}, {path}"
+            )
         by_stem[path.stem] = path
     pairs = []
     for model in map(Path, model_paths):
@@ -676,9 +824,15 @@ def table(
     config: AnalysisConfig = AnalysisConfig(),
     device: torch.device | str = "cpu",
 ) -> dict[str, Path]:
-    """Score every model against its shape's exact curve and write the tables (`write_tables`)."""
-    rows = [analyse(m, s, config, device) for m, s in match_samples(model_paths, sample_paths)]
-    return write_tables(rows_frame(rows), out)
+    """Score every model (and the snapshots beside it, when there are any) against its shape's
+    exact curve and write the tables (`write_tables`)."""
+    rows, snapshot_rows = [], []
+    for model, sample in match_samples(model_paths, sample_paths):
+        rows.append(analyse(model, sample, config, device))
+        snapshots = Path(model).with_name("snapshots.pt")
+        if snapshots.is_file():
+            snapshot_rows += analyse_snapshots(snapshots, sample, config, device)
+    return write_tables(rows_frame(rows), out, snapshot_rows)
 
 
 # ----------------------------------------------------------------------------- whole experiment
@@ -689,7 +843,7 @@ def run_name(method: str, seed: int) -> str:
     return method if seed == 0 else f"{method}-seed{seed}"
 
 
-def _train_and_analyse(task: dict[str, Any]) -> list[dict[str, Any]]:
+def _train_and_analyse(task: dict[str, Any]) -> tuple[list[dict], list[dict]]:
     """Worker: train one (method, seed) on every shape as one batch, then score each shape.
 
     Returns no rows, without training, when the task starts after its deadline.
@@ -697,19 +851,31 @@ def _train_and_analyse(task: dict[str, Any]) -> list[dict[str, Any]]:
     import time
 
     if task["deadline"] is not None and time.time() > task["deadline"]:
-        return []
+        return [], []
     if task["threads"]:
         torch.set_num_threads(task["threads"])
     folder = Path(task["out"]) / run_name(task["config"].name, task["seed"])
     resume = all((folder / Path(p).stem / "checkpoint.pt").is_file() for p in task["samples"])
     done = all((folder / Path(p).stem / "model.pt").is_file() for p in task["samples"])
     if not done:
-        train_run(task["samples"], task["config"], folder, task["seed"], task["device"],
-                  task["fractions"], resume=resume)
-    return [
-        analyse(folder / Path(p).stem / "model.pt", p, task["analysis"], task["device"])
-        for p in task["samples"]
-    ]
+        train_run(
+            task["samples"],
+            task["config"],
+            folder,
+            task["seed"],
+            task["device"],
+            task["fractions"],
+            resume=resume,
+        )
+    rows, snapshot_rows = [], []
+    for sample in task["samples"]:
+        shape_dir = folder / Path(sample).stem
+        rows.append(analyse(shape_dir / "model.pt", sample, task["analysis"], task["device"]))
+        if Path(sample).stem in task["snapshot_shapes"]:
+            snapshot_rows += analyse_snapshots(
+                shape_dir / "snapshots.pt", sample, task["analysis"], task["device"]
+            )
+    return rows, snapshot_rows
 
 
 def run_experiment(
@@ -746,7 +912,7 @@ def run_experiment(
     tasks = [
         {"config": configs[m], "seed": int(s), "samples": samples, "out": str(out_dir),
          "device": device, "fractions": tuple(fractions), "analysis": analysis,
-         "threads": threads, "deadline": deadline}
+         "threads": threads, "deadline": deadline, "snapshot_shapes": (snapshot_shape,)}
         for s in seeds for m in sorted(methods, key=lambda m: cost.get(m, 5))
     ]  # fmt: skip
     if jobs > 1:
@@ -754,10 +920,13 @@ def run_experiment(
             results = list(pool.map(_train_and_analyse, tasks))
     else:
         results = [_train_and_analyse(task) for task in tasks]
-    rows = rows_frame([row for result in results for row in result])
-    paths = write_tables(rows, out_dir / "tables" / "2d.parquet")
+    rows = rows_frame([row for result, _ in results for row in result])
+    snapshot_rows = [row for _, result in results for row in result]
+    paths = write_tables(rows, out_dir / "tables" / "2d.parquet", snapshot_rows)
     first = int(seeds[0])
-    models = [out_dir / run_name(m, first) / Path(p).stem / "model.pt" for m in methods for p in samples]
+    models = [
+        out_dir / run_name(m, first) / Path(p).stem / "model.pt" for m in methods for p in samples
+    ]
     models = [m for m in models if m.is_file()]
     paths["levelsets"] = plots2d.levelsets_from_models(
         models, samples, out_dir / "figures" / "2d_levelsets.png", device=device
@@ -765,7 +934,7 @@ def run_experiment(
     strip = [out_dir / run_name(m, first) / snapshot_shape / "snapshots.pt" for m in methods]
     strip = [p for p in strip if p.is_file()]
     if strip:
-        paths["snapshots"] = plots2d.snapshots_from_files(
+        paths["strip"] = plots2d.snapshots_from_files(
             strip, out_dir / "figures" / "2d_snapshots.png", device=device
         )
     return paths

@@ -19,13 +19,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
 
-from steik.data import shapes2d  # noqa: E402
-from steik.errors import SteikError  # noqa: E402
-from steik.fileio import atomic_path  # noqa: E402
+from steik.data import shapes2d
+from steik.errors import SteikError
+from steik.fileio import atomic_path
 
 LEVELS: tuple[float, ...] = (-0.15, -0.1, -0.05, 0.05, 0.1, 0.15, 0.2, 0.3)
 """Non-zero level sets drawn thin (original units)."""
@@ -77,13 +77,28 @@ def draw_panel(ax: plt.Axes, panel: Panel) -> None:
     if np.isfinite(values).any():
         negative = [v for v in LEVELS if v < 0]
         positive = [v for v in LEVELS if v > 0]
-        ax.contour(panel.axis_x, panel.axis_y, values, levels=negative, colors="#3b6fb6",
-                   linewidths=0.5, alpha=0.7)
-        ax.contour(panel.axis_x, panel.axis_y, values, levels=positive, colors="#c8553d",
-                   linewidths=0.5, alpha=0.7)
+        ax.contour(
+            panel.axis_x,
+            panel.axis_y,
+            values,
+            levels=negative,
+            colors="#3b6fb6",
+            linewidths=0.5,
+            alpha=0.7,
+        )
+        ax.contour(
+            panel.axis_x,
+            panel.axis_y,
+            values,
+            levels=positive,
+            colors="#c8553d",
+            linewidths=0.5,
+            alpha=0.7,
+        )
         if np.nanmin(values) < 0 < np.nanmax(values):
-            ax.contour(panel.axis_x, panel.axis_y, values, levels=[0.0], colors="black",
-                       linewidths=1.6)
+            ax.contour(
+                panel.axis_x, panel.axis_y, values, levels=[0.0], colors="black", linewidths=1.6
+            )
     outline = shapes2d.outline(panel.shape)
     closed = np.concatenate([outline, outline[:1]])
     ax.plot(closed[:, 0], closed[:, 1], linestyle=":", color="0.45", linewidth=1.2)
@@ -115,7 +130,9 @@ def levelset_figure(panels: dict[tuple[str, str], Panel], out: str | Path) -> Pa
     methods = list(dict.fromkeys(m for m, _ in panels))
     shapes = list(dict.fromkeys(s for _, s in panels))
     fig, axes = plt.subplots(
-        len(methods), len(shapes), squeeze=False,
+        len(methods),
+        len(shapes),
+        squeeze=False,
         figsize=(PANEL_INCHES * len(shapes) + 0.6, PANEL_INCHES * len(methods) + 0.3),
     )
     for i, method in enumerate(methods):
@@ -196,8 +213,9 @@ def levelsets_from_models(
         key = (str(meta["config"]["name"]), frame.shape)
         if key in panels:
             raise SteikError(f"two models of method {key[0]} on shape {key[1]}; pass one seed")
-        panels[key] = panel_for(network, frame.shape, frame.center, frame.scale, resolution,
-                                device=device)
+        panels[key] = panel_for(
+            network, frame.shape, frame.center, frame.scale, resolution, device=device
+        )
     return levelset_figure(panels, out)
 
 
@@ -222,12 +240,23 @@ def snapshots_from_files(
         t = np.linspace(0.0, 1.0, 201)
         weights = np.array([schedule(v) if config["div"] != "none" else 0.0 for v in t])
         iterations = int(config["iterations"])
-        rows.append(SnapshotRow(
-            method=str(config["name"]),
-            fractions=[i / iterations for i in meta["iterations"]],
-            w_div=[float(w) for w in meta["w_div"]],
-            panels=[panel_for(n.to(device), shape, meta["center"], float(meta["scale"]),
-                              resolution, device=device) for n in networks],
-            schedule=(t, weights),
-        ))
+        rows.append(
+            SnapshotRow(
+                method=str(config["name"]),
+                fractions=[i / iterations for i in meta["iterations"]],
+                w_div=[float(w) for w in meta["w_div"]],
+                panels=[
+                    panel_for(
+                        n.to(device),
+                        shape,
+                        meta["center"],
+                        float(meta["scale"]),
+                        resolution,
+                        device=device,
+                    )
+                    for n in networks
+                ],
+                schedule=(t, weights),
+            )
+        )
     return snapshot_figure(rows, out)

@@ -3,6 +3,7 @@ hand-made contours, and a tiny end-to-end run (train with snapshots -> table -> 
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -72,7 +73,12 @@ def test_corner_error_of_a_rounded_square_follows_the_rounding_formula():
     rho = 0.1
     vertices = np.array([(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)])
     arcs = []
-    for cx, cy, start in ((0.4, 0.4, 0.0), (-0.4, 0.4, 90.0), (-0.4, -0.4, 180.0), (0.4, -0.4, 270.0)):
+    for cx, cy, start in (
+        (0.4, 0.4, 0.0),
+        (-0.4, 0.4, 90.0),
+        (-0.4, -0.4, 180.0),
+        (0.4, -0.4, 270.0),
+    ):
         angle = np.radians(np.linspace(start, start + 90.0, 200))
         arcs.append(np.stack([cx + rho * np.cos(angle), cy + rho * np.sin(angle)], 1))
     rounded = np.concatenate(arcs + arcs[:1])
@@ -102,8 +108,18 @@ def test_only_the_concave_corner_of_the_l_is_missed_when_filled_in():
     # The L with its notch filled by the chord from (0.25, 0) to (0, 0.25): only the concave
     # corner (0, 0) is missed, by its distance to that chord.
     vertices = shapes2d.get_shape("l_shape").vertices
-    filled = np.array([(0.25, 0.0), (0.5, 0.0), (0.5, -0.5), (-0.5, -0.5), (-0.5, 0.5), (0.0, 0.5),
-                       (0.0, 0.25), (0.25, 0.0)])
+    filled = np.array(
+        [
+            (0.25, 0.0),
+            (0.5, 0.0),
+            (0.5, -0.5),
+            (-0.5, -0.5),
+            (-0.5, 0.5),
+            (0.0, 0.5),
+            (0.0, 0.25),
+            (0.25, 0.0),
+        ]
+    )
     out = e2d.corner_errors([filled], vertices)
     chord_distance = 0.25 / math.sqrt(2)
     assert out["corner_concave"] == pytest.approx(chord_distance, rel=1e-9)
@@ -131,8 +147,9 @@ def test_segment_distance_matches_brute_force():
     rng = np.random.default_rng(0)
     line = rng.normal(size=(30, 2))
     points = rng.normal(size=(50, 2))
-    dense = np.concatenate([a + np.linspace(0, 1, 2001)[:, None] * (b - a)
-                            for a, b in zip(line[:-1], line[1:], strict=True)])
+    dense = np.concatenate(
+        [a + np.linspace(0, 1, 2001)[:, None] * (b - a) for a, b in itertools.pairwise(line)]
+    )
     brute = np.linalg.norm(points[:, None] - dense[None], axis=2).min(axis=1)
     np.testing.assert_allclose(e2d.segment_distance(points, [line]), brute, atol=1e-3)
 
@@ -153,12 +170,23 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict[str, Path], list[Path]]:
     for shape in ("circle", "snowflake"):
         sample = build_sample("demo2d", shape, config=SampleConfig(n_points=300, n_gt=2000))
         samples.append(write_sample(root / "samples" / f"{shape}.npz", sample))
-    scale = e2d.Scale(iterations=20, n_points=64, layers=2, hidden_linear=16, hidden_quadratic=8,
-                      extra={"log_every": 5, "checkpoint_every": 0})
+    scale = e2d.Scale(
+        iterations=20,
+        n_points=64,
+        layers=2,
+        hidden_linear=16,
+        hidden_quadratic=8,
+        extra={"log_every": 5, "checkpoint_every": 0},
+    )
     torch.manual_seed(0)
     paths = e2d.run_experiment(
-        samples, root / "out", methods=("digs", "steik"), seeds=(0,), scale=scale,
-        analysis=e2d.AnalysisConfig(resolution=64, n_curve=500), fractions=(0.25, 0.5, 1.0),
+        samples,
+        root / "out",
+        methods=("digs", "steik"),
+        seeds=(0,),
+        scale=scale,
+        analysis=e2d.AnalysisConfig(resolution=64, n_curve=500),
+        fractions=(0.25, 0.5, 1.0),
     )
     return root, paths, samples
 
@@ -183,7 +211,7 @@ def test_tiny_run_writes_the_table_with_every_column(tiny_run):
 
 def test_tiny_run_writes_figures_of_the_expected_size(tiny_run):
     _, paths, _ = tiny_run
-    for key, rows, columns in (("levelsets", 2, 2), ("snapshots", 2, 3)):
+    for key, rows, columns in (("levelsets", 2, 2), ("strip", 2, 3)):
         image = np.asarray(Image.open(paths[key]).convert("L"), dtype=np.float64)
         width = columns * 2.2 + 0.6
         assert image.shape[1] == round(width * 100)
@@ -209,8 +237,37 @@ def test_snapshots_record_the_schedule(tiny_run):
 def test_table_cli_refuses_a_model_without_its_sample(tiny_run, tmp_path):
     root, _, samples = tiny_run
     with pytest.raises(SteikError, match="no sample file for shape 'snowflake'"):
-        e2d.table([root / "out" / "steik" / "snowflake" / "model.pt"], samples[:1],
-                  tmp_path / "2d.parquet")
+        e2d.table(
+            [root / "out" / "steik" / "snowflake" / "model.pt"],
+            samples[:1],
+            tmp_path / "2d.parquet",
+        )
     assert not (tmp_path / "2d.parquet").exists()
     with pytest.raises(SteikError, match="not trained on the points"):
         e2d.analyse(root / "out" / "steik" / "snowflake" / "model.pt", samples[0])
+
+
+def test_cli_table_and_figure_from_trained_models(tiny_run, tmp_path, capsys):
+    from steik.cli import main
+
+    root, _, samples = tiny_run
+    models = sorted(str(p) for p in (root / "out").glob("*/*/model.pt"))
+    args = ["--samples", *map(str, samples), "--device", "cpu"]
+    out = tmp_path / "tables" / "2d.parquet"
+    assert main(["experiment2d", "table", "--models", *models, *args, "--out", str(out),
+                 "--resolution", "64"]) == 0  # fmt: skip
+    rows = pd.read_parquet(out)
+    assert len(rows) == 4 and list(rows.columns) == list(e2d.RUN_COLUMNS)
+    snapshots = pd.read_parquet(tmp_path / "tables" / "2d_snapshots.parquet")
+    assert list(snapshots.columns) == list(e2d.SNAPSHOT_COLUMNS)
+    assert sorted(snapshots["fraction"].unique()) == [0.25, 0.5, 1.0]
+    assert "during training" in (tmp_path / "tables" / "2d.md").read_text()
+    figure = tmp_path / "levels.png"
+    assert main(["experiment2d", "figure", "--models", *models, *args, "--out", str(figure),
+                 "--resolution", "48"]) == 0  # fmt: skip
+    assert figure.stat().st_size > 1000
+    # A wrong output suffix is one clear error and writes nothing.
+    assert main(["experiment2d", "figure", "--models", *models, *args, "--out",
+                 str(tmp_path / "levels.jpg")]) == 2  # fmt: skip
+    assert "must end in .png" in capsys.readouterr().err
+    assert not (tmp_path / "levels.jpg").exists()

@@ -144,7 +144,7 @@ def _profile_for_node(dest: Path, cpus: int, memory_mb: int) -> Path:
 
 
 def _slurm_jobs(run_id: str) -> list[dict[str, str]]:
-    """SLURM's records of the jobs of one Snakemake run (job name = the run id): id, state, comment."""
+    """SLURM's records of one Snakemake run's jobs (job name = run id): id, state, comment."""
     out = subprocess.run(
         ["squeue", "--states=all", "--noheader", "--name", run_id, "--format=%i|%T|%k"],
         capture_output=True, text=True, timeout=30, check=True,
@@ -199,15 +199,21 @@ def _tiny_config(results: Path, resources: Path) -> dict:
     }
 
 
-def _run_tiny(workdir: Path, extra: list[str], timeout: float) -> tuple[subprocess.Popen, Path]:
-    """Start the tiny config in `workdir` (its own results, resources, logs, .snakemake)."""
+def _tiny_workdir(workdir: Path) -> list[str]:
+    """Write the tiny config into `workdir`; return the snakemake arguments that run it there."""
     workdir.mkdir(parents=True)
     config = workdir / "config.yaml"
     config.write_text(yaml.safe_dump(_tiny_config(workdir / "results", workdir / "resources")))
+    return ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+            "--configfile", str(config)]
+
+
+def _start_tiny(workdir: Path, extra: list[str]) -> tuple[subprocess.Popen, Path]:
+    """Start the tiny config in `workdir` (its own results, resources, logs, .snakemake)."""
+    args = _tiny_workdir(workdir)
     log = workdir / "snakemake.out"
     process = subprocess.Popen(
-        [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-         "--configfile", str(config), *extra],
+        [str(SNAKEMAKE), *args, *extra],
         cwd=workdir, env=_env(), stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
     )
     return process, log
@@ -238,9 +244,9 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
 
     # The local run shares the CPUs with the cluster's jobs; starting it first overlaps it with
     # the SLURM run's queueing and status polling.
-    local, local_log = _run_tiny(tmp_path / "local", ["--cores", str(cpus)], timeout=300)
-    cluster, cluster_log = _run_tiny(
-        tmp_path / "slurm", ["--profile", str(profile), *FAST_STATUS], timeout=300
+    local, local_log = _start_tiny(tmp_path / "local", ["--cores", str(cpus)])
+    cluster, cluster_log = _start_tiny(
+        tmp_path / "slurm", ["--profile", str(profile), *FAST_STATUS]
     )
     cluster_text = _wait(cluster, cluster_log, timeout=300)
     _wait(local, local_log, timeout=300)
@@ -300,22 +306,6 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
 
 # ------------------------------------------------------------------ bad input
 
-TOY_SNAKEFILE = """
-rule all:
-    input: "done.txt"
-
-rule sample:
-    output: "done.txt"
-    shell: "echo $SLURM_JOB_ID > {output}"
-"""
-
-
-def _toy(workdir: Path) -> Path:
-    """A one-rule workflow in `workdir` (its rule is named like a real one, `sample`)."""
-    workdir.mkdir(parents=True)
-    (workdir / "Snakefile").write_text(TOY_SNAKEFILE)
-    return workdir
-
 
 def _path_without(names: list[str], farm: Path) -> str:
     """A PATH with every command of the current PATH except `names` (symlinks in `farm`)."""
@@ -331,42 +321,28 @@ def _path_without(names: list[str], farm: Path) -> str:
     return str(farm)
 
 
-def test_no_slurm_commands_surfaces_the_plugin_message(tmp_path):
-    """On a machine without SLURM, the plugin's own error names the missing command."""
-    workdir = _toy(tmp_path / "wf")
-    path = _path_without(SLURM_COMMANDS, tmp_path / "bin")
-    result = _snakemake(
-        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS[2:]],
-        workdir, timeout=120, path=path,
-    )
+@pytest.mark.parametrize("hidden", [SLURM_COMMANDS, ["sbatch"]], ids=["no-slurm", "no-sbatch"])
+def test_profile_off_cluster_stops_before_submitting(tmp_path, hidden):
+    """Without SLURM's commands the run stops at once with the preflight's message, no hang."""
+    args = _tiny_workdir(tmp_path / "wf")
+    path = _path_without(hidden, tmp_path / "bin")
+    result = _snakemake([*args, "--profile", str(PROFILE.parent), *FAST_STATUS[2:]],
+                        tmp_path / "wf", timeout=180, path=path)
     assert result.returncode != 0
-    # The plugin guesses the account with sacct before calling sbatch; its message is kept as is.
-    assert re.search(r"No such file or directory: '(sacct|sbatch|sinfo)'", result.stdout), (
-        result.stdout[-3000:]
-    )
-    assert not (workdir / "done.txt").exists()
+    assert "needs the SLURM commands" in result.stdout, result.stdout[-3000:]
+    assert "sbatch" in result.stdout.split("needs the SLURM commands", 1)[1].splitlines()[0]
+    assert "has been submitted with SLURM jobid" not in result.stdout
+    assert not (tmp_path / "wf" / "results").exists()
 
 
 @pytest.mark.slurm
-def test_missing_sbatch_surfaces_the_plugin_message(slurm_node, tmp_path):
-    workdir = _toy(tmp_path / "wf")
-    path = _path_without(["sbatch"], tmp_path / "bin")
+def test_unknown_partition_surfaces_sbatch_message_unchanged(slurm_node, tmp_path):
+    """sbatch's own error reaches the user (also for a group job), and the run ends."""
+    args = _tiny_workdir(tmp_path / "wf")
     result = _snakemake(
-        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS],
-        workdir, timeout=120, path=path,
-    )
-    assert result.returncode != 0
-    assert "SLURM sbatch failed" in result.stdout, result.stdout[-3000:]
-    assert re.search(r"sbatch: (command )?not found", result.stdout), result.stdout[-3000:]
-
-
-@pytest.mark.slurm
-def test_unknown_partition_surfaces_sbatch_message(slurm_node, tmp_path):
-    workdir = _toy(tmp_path / "wf")
-    result = _snakemake(
-        ["--profile", str(PROFILE.parent), "--workflow-profile", "none", *FAST_STATUS,
+        [*args, "--profile", str(PROFILE.parent), *FAST_STATUS,
          "--default-resources", "slurm_partition=no_such_partition"],
-        workdir, timeout=120,
+        tmp_path / "wf", timeout=240,
     )
     assert result.returncode != 0
     assert "sbatch: error: invalid partition specified: no_such_partition" in result.stdout, (

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 SRB_SHAPES = 5  # SPEC 9: anchor, daratech, dc, gargoyle, lord_quas
-DEMO3D_DEFAULT = 4  # config/config.yaml restricts demo3d to 4 shapes
+DEMO3D_DEFAULT = 3  # config/config.yaml restricts demo3d to 3 shapes
 DEMO2D_SHAPES = 3  # SPEC 9: circle, L, snowflake
 
 
@@ -109,13 +109,34 @@ def test_shapes_key_and_iteration_scale(tmp_path):
     assert any("--method steik --experiment srb" in line for line in trains)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     ("change", "key"),
     [
         ({"methodz": ["steik"]}, "methodz"),
         ({"train": {"iterations_scale": "fast"}}, "iterations_scale"),
         ({"extract": {"defaults": {"resolutoin": 64}}}, "resolutoin"),
+        ({"resources": {"train": {"gpu": 2}}}, "gpu"),
+    ],
+)
+def test_schema_names_the_offending_key(change, key):
+    """The schema rejects each mistake and names the key (in-process, fast)."""
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    config = {"datasets": ["demo3d"], "methods": ["steik"], **change}
+    with pytest.raises(WorkflowError) as error:
+        validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    assert key in str(error.value)
+    validate({"datasets": ["demo3d"], "methods": ["steik"]},
+             str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"extract": {"defaults": {"resolutoin": 64}}}, "resolutoin"),
+        ({"datasets": [{"name": "mine", "kind": "folder"}]}, "'path' is a required property"),
         ({"train": {"overrides": [{"set": {"hiden": 3}}]}}, "hiden"),
         ({"shapes": {"demo3d": ["teapot"]}}, "teapot"),
     ],

@@ -51,7 +51,7 @@ def tiny_run(tmp_path_factory):
     config = workdir / "tiny.yaml"
     config.write_text(yaml.safe_dump(TINY))
     result = snakemake(workdir, "--cores", "2", "--configfile", str(config), "--profile",
-                       str(ROOT / "profiles" / "default"), timeout=600)
+                       str(ROOT / "profiles" / "default"), timeout=850)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return workdir, config
 
@@ -122,3 +122,48 @@ def test_rerun_is_a_noop_and_report_builds(tiny_run):
         names = archive.namelist()
     for expected in ("demo3d.html", "demo2d_levelsets.png", "demo3d_renders.png", "runtime.html"):
         assert any(name.endswith(expected) for name in names), expected
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_checkpoint(tmp_path):
+    """Kill the workflow once training has written a checkpoint; the rerun (rerun-incomplete
+    from the default profile) resumes from it and completes every iteration."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from test_workflow import SNAKEMAKE
+
+    config = {
+        "datasets": ["demo3d"], "methods": ["steik"], "shapes": {"demo3d": ["sphere"]},
+        "sample": {"defaults": {"n_points": 1000, "n_gt": 1000, "n_occ": 1000}},
+        "train": {"overrides": [{"set": {
+            "iterations": 300, "log_every": 10, "checkpoint_every": 20, "n_manifold": 200,
+            "n_offsurface": 200, "hidden": 16, "layers": 2}}]},
+        "figures": {"enabled": False},
+    }
+    path = tmp_path / "resume.yaml"
+    path.write_text(yaml.safe_dump(config))
+    args = ["--cores", "1", "--configfile", str(path), "--profile",
+            str(ROOT / "profiles" / "default"), "--until", "train"]
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), *args]
+    env = {"PATH": f"{SNAKEMAKE.parent}:/usr/bin:/bin", "OMP_NUM_THREADS": "1",
+           "HOME": str(tmp_path)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)
+    folder = tmp_path / "results" / "demo3d" / "steik" / "sphere"
+    deadline = time.monotonic() + 240
+    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "the workflow ended before writing a checkpoint"
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert (folder / "checkpoint.pt").exists() and not (folder / "model.pt").exists()
+    result = snakemake(tmp_path, *args)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    log = (tmp_path / "logs" / "train" / "demo3d" / "steik" / "sphere.log").read_text()
+    assert log.startswith("resuming from ")
+    frame = pd.read_parquet(folder / "train_log.parquet")
+    assert list(frame["iteration"]) == [*range(0, 300, 10), 299]
+    assert not (folder / "checkpoint.pt").exists()

@@ -25,24 +25,46 @@ def _fractions(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated fractions, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated fractions, got {text!r}"
+        ) from None
 
 
 def _analysis_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resolution", type=int, default=512,
-                        help="analysis grid samples per axis over [-1.2, 1.2]^2 (default 512)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
+    parser.add_argument(
+        "--resolution",
+        type=int,
+        default=512,
+        help="analysis grid samples per axis over [-1.2, 1.2]^2 (default 512)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]"
+    )
 
 
 def _scale_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iterations", type=int, help="override the preset's 10,000 iterations")
-    parser.add_argument("--points-per-iter", type=int, metavar="N",
-                        help="manifold and off-surface points per iteration (N + N; preset 15,000)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[],
-                        metavar="FIELD=VALUE", help="override any method field (repeatable)")
-    parser.add_argument("--snapshots", type=_fractions, default=None, metavar="F1,F2,...",
-                        help="training fractions at which the network is kept "
-                             "(default 0.1,0.2,0.3,0.4,1.0)")
+    parser.add_argument(
+        "--points-per-iter",
+        type=int,
+        metavar="N",
+        help="manifold and off-surface points per iteration (N + N; preset 15,000)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any method field (repeatable)",
+    )
+    parser.add_argument(
+        "--snapshots",
+        type=_fractions,
+        default=None,
+        metavar="F1,F2,...",
+        help="training fractions at which the network is kept (default 0.1,0.2,0.3,0.4,1.0)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,35 +73,66 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     train = sub.add_parser("train", help="train one method and seed on the shapes, with snapshots")
-    train.add_argument("--points", nargs="+", required=True, metavar="NPZ",
-                       help="2D sample files (trained together as one batch)")
+    train.add_argument(
+        "--points",
+        nargs="+",
+        required=True,
+        metavar="NPZ",
+        help="2D sample files (trained together as one batch)",
+    )
     train.add_argument("--method", required=True, help=f"one of {', '.join(EXPERIMENT_METHODS)}")
-    train.add_argument("--out", required=True, metavar="DIR", help="run folder (one subfolder per shape)")
+    train.add_argument(
+        "--out", required=True, metavar="DIR", help="run folder (one subfolder per shape)"
+    )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda[:N]")
     train.add_argument("--resume", action="store_true", help="continue from the checkpoints")
     _scale_arguments(train)
 
     table = sub.add_parser("table", help="score models against the exact curves; write the tables")
-    table.add_argument("--models", nargs="+", required=True, metavar="PT",
-                       help="model.pt files (shape = name of the folder holding each)")
-    table.add_argument("--samples", nargs="+", required=True, metavar="NPZ",
-                       help="sample files of the shapes (file stem = shape folder name)")
-    table.add_argument("--out", required=True, metavar="PARQUET",
-                       help="per-run table; <stem>_summary.parquet and <stem>.md go beside it")
+    table.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="PT",
+        help="model.pt files (shape = name of the folder holding each)",
+    )
+    table.add_argument(
+        "--samples",
+        nargs="+",
+        required=True,
+        metavar="NPZ",
+        help="sample files of the shapes (file stem = shape folder name)",
+    )
+    table.add_argument(
+        "--out",
+        required=True,
+        metavar="PARQUET",
+        help="per-run table; <stem>_summary.parquet and <stem>.md go beside it",
+    )
     _analysis_arguments(table)
 
     figure = sub.add_parser("figure", help="level sets: rows = methods, columns = shapes")
-    figure.add_argument("--models", nargs="+", required=True, metavar="PT",
-                        help="model.pt files of one seed, one per (method, shape)")
+    figure.add_argument(
+        "--models",
+        nargs="+",
+        required=True,
+        metavar="PT",
+        help="model.pt files of one seed, one per (method, shape)",
+    )
     figure.add_argument("--samples", nargs="+", required=True, metavar="NPZ")
     figure.add_argument("--out", required=True, metavar="PNG")
     figure.add_argument("--resolution", type=int, default=256, help="grid per axis (default 256)")
     figure.add_argument("--device", default="auto")
 
     snap = sub.add_parser("snapshots", help="snapshot strip of one shape (rows = methods)")
-    snap.add_argument("--snapshots", nargs="+", required=True, metavar="PT",
-                      help="snapshots.pt files, one per method")
+    snap.add_argument(
+        "--snapshots",
+        nargs="+",
+        required=True,
+        metavar="PT",
+        help="snapshots.pt files, one per method",
+    )
     snap.add_argument("--out", required=True, metavar="PNG")
     snap.add_argument("--resolution", type=int, default=192, help="grid per axis (default 192)")
     snap.add_argument("--device", default="auto")
@@ -118,35 +171,51 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "train":
         config = preset(args.method, "2d", **_overrides(args))
         fractions = args.snapshots or experiment2d.DEFAULT_SNAPSHOT_FRACTIONS
-        metas = experiment2d.train_run(args.points, config, args.out, args.seed, device,
-                                       fractions, resume=args.resume)
+        metas = experiment2d.train_run(
+            args.points, config, args.out, args.seed, device, fractions, resume=args.resume
+        )
         for meta in metas:
-            print(f"{meta['shape']}: {meta['status']} after {meta['iterations']} iterations, "
-                  f"{meta['train_seconds']:.1f} s ({meta['ms_per_iter']:.1f} ms/iteration)")
+            print(
+                f"{meta['shape']}: {meta['status']} after {meta['iterations']} iterations, "
+                f"{meta['train_seconds']:.1f} s ({meta['ms_per_iter']:.1f} ms/iteration)"
+            )
         return 0
     if args.action == "table":
         analysis = experiment2d.AnalysisConfig(resolution=args.resolution)
         paths = experiment2d.table(args.models, args.samples, args.out, analysis, device)
     elif args.action == "figure":
-        paths = {"figure": plots2d.levelsets_from_models(args.models, args.samples, args.out,
-                                                         args.resolution, device)}
+        paths = {
+            "figure": plots2d.levelsets_from_models(
+                args.models, args.samples, args.out, args.resolution, device
+            )
+        }
     elif args.action == "snapshots":
-        paths = {"figure": plots2d.snapshots_from_files(args.snapshots, args.out,
-                                                        args.resolution, device)}
+        paths = {
+            "figure": plots2d.snapshots_from_files(
+                args.snapshots, args.out, args.resolution, device
+            )
+        }
     else:
         overrides = _overrides(args)
         scale = experiment2d.Scale(
             iterations=overrides.pop("iterations", None),
             n_points=overrides.pop("n_manifold", None),
-            layers=args.layers, hidden_linear=args.hidden_linear,
+            layers=args.layers,
+            hidden_linear=args.hidden_linear,
             hidden_quadratic=args.hidden_quadratic,
             extra={k: v for k, v in overrides.items() if k != "n_offsurface"},
         )
         paths = experiment2d.run_experiment(
-            args.samples, args.out, args.methods, args.seeds, scale,
+            args.samples,
+            args.out,
+            args.methods,
+            args.seeds,
+            scale,
             experiment2d.AnalysisConfig(resolution=args.resolution),
             args.snapshots or experiment2d.DEFAULT_SNAPSHOT_FRACTIONS,
-            str(device), args.jobs, args.threads,
+            str(device),
+            args.jobs,
+            args.threads,
         )
         print(paths["markdown"].read_text())
     for path in paths.values():

@@ -20,20 +20,28 @@ from steik.methods import preset
 
 
 def _validate_config():
-    """Schema validation with the offending key named in the first line of the error."""
-    try:
-        validate(config, schema="../schemas/config.schema.yaml")
-    except WorkflowError as error:
-        cause = error.args[0] if error.args else str(error)
-        raise WorkflowError(f"invalid workflow config: {cause}") from None
+    """Schema validation (which also fills in defaults); on failure, one message naming the
+    offending key, from jsonschema's most relevant error (it looks inside oneOf branches)."""
+    import jsonschema
+    import yaml
+
+    schema_path = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise WorkflowError(
+            f"invalid workflow config: {where.lstrip('.') or 'top level'}: {error.message} "
+            f"(see config/README.md)"
+        )
+    validate(config, schema=str(schema_path))
 
 
 _validate_config()
 
 RESOURCES = Path(config["resources_root"])
 RESULTS = Path(config["results_root"])
-LOGS = Path("logs")
-BENCHMARKS = Path("benchmarks")
 TABLES = RESULTS / "tables"
 FIGURES = RESULTS / "figures"
 ENV = "../../envs/steik.yaml"
@@ -255,10 +263,13 @@ def runs_of(dataset):
 # ---------------------------------------------------------------- per-dataset stage options
 
 
+for _stage in ("sample", "extract", "evaluate"):
+    _check_dataset_keys(f"{_stage}.per_dataset", config[_stage]["per_dataset"])
+
+
 def stage_options(stage, dataset):
     """Options of `stage` (sample, extract, evaluate) for `dataset`: defaults, then per-dataset."""
     section = config[stage]
-    _check_dataset_keys(f"{stage}.per_dataset", section["per_dataset"])
     return {**section["defaults"], **section["per_dataset"].get(dataset, {})}
 
 

@@ -37,6 +37,8 @@ rule sample:
         ),
     log:
         "logs/sample/{dataset}/{shape}.log",
+    benchmark:
+        "benchmarks/sample/{dataset}/{shape}.tsv"
     threads: res("sample", "threads")
     resources:
         mem_mb=res("sample", "mem_mb"),

@@ -17,6 +17,8 @@ rule evaluate:
         ),
     log:
         "logs/evaluate/{dataset}/{run}/{shape}.log",
+    benchmark:
+        "benchmarks/evaluate/{dataset}/{run}/{shape}.tsv"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),

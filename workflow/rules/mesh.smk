@@ -17,6 +17,8 @@ rule extract:
         ),
     log:
         "logs/extract/{dataset}/{run}/{shape}.log",
+    benchmark:
+        "benchmarks/extract/{dataset}/{run}/{shape}.tsv"
     threads: res("extract", "threads")
     resources:
         mem_mb=res("extract", "mem_mb"),

@@ -26,6 +26,8 @@ rule train:
     conda:
         ENV
     shell:
-        "resume=''; if [ -f {params.checkpoint} ]; then resume=--resume; fi; "
+        "resume=''; : > {log}; "
+        "if [ -f {params.checkpoint} ]; then "
+        "resume=--resume; echo 'resuming from {params.checkpoint}' >> {log}; fi; "
         "steik train --points {input.sample} --out {params.out} {params.args} $resume "
-        "> {log} 2>&1"
+        ">> {log} 2>&1"
