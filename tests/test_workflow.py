@@ -135,7 +135,6 @@ def test_schema_names_the_offending_key(change, key):
 @pytest.mark.parametrize(
     ("change", "key"),
     [
-        ({"extract": {"defaults": {"resolutoin": 64}}}, "resolutoin"),
         ({"datasets": [{"name": "mine", "kind": "folder"}]}, "'path' is a required property"),
         ({"train": {"overrides": [{"set": {"hiden": 3}}]}}, "hiden"),
         ({"shapes": {"demo3d": ["teapot"]}}, "teapot"),
@@ -162,3 +161,28 @@ def test_lint_is_clean(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_folder_dataset_dry_run(tmp_path):
+    """An inline folder entry: one sample job per matching file, no fetch, files as inputs."""
+    import trimesh
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    trimesh.creation.box().export(scans / "crate.ply")
+    trimesh.creation.icosphere().export(scans / "ball.ply")
+    (scans / "notes.txt").write_text("not a shape")
+    config = {
+        "datasets": [{"name": "mine", "kind": "folder", "path": str(scans), "pattern": "*.ply"}],
+        "methods": ["steik", "digs"],
+    }
+    path = tmp_path / "folder.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert "fetch" not in counts
+    assert counts["sample"] == 2 and counts["train"] == 4 and counts["tables"] == 1
+    assert f"--folder {scans} --pattern '*.ply'" in result.stdout
+    assert "results/mine/steik/crate/model.pt" in result.stdout
