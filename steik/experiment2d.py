@@ -585,7 +585,7 @@ def train_run(
 
 def load_snapshots(path: str | Path) -> tuple[list[SDFNetwork], dict[str, Any]]:
     """The networks (K = 1, eval mode) of a `snapshots.pt` and its metadata (iterations, w_div)."""
-    from steik.train import build_network, load_model  # noqa: F401 - load_model documents the twin
+    from steik.train import build_network
 
     path = Path(path)
     if not path.is_file():
@@ -915,14 +915,26 @@ def run_experiment(
          "threads": threads, "deadline": deadline, "snapshot_shapes": (snapshot_shape,)}
         for s in seeds for m in sorted(methods, key=lambda m: cost.get(m, 5))
     ]  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    snapshot_rows: list[dict[str, Any]] = []
+    table_path = out_dir / "tables" / "2d.parquet"
+
+    def collect(result: tuple[list[dict], list[dict]]) -> None:
+        # The tables are rewritten after every run, so an experiment stopped from outside
+        # (a wall-clock limit) still leaves the tables of the runs that finished.
+        rows.extend(result[0])
+        snapshot_rows.extend(result[1])
+        if rows:
+            write_tables(rows_frame(rows), table_path, snapshot_rows)
+
     if jobs > 1:
         with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(_train_and_analyse, tasks))
+            for result in pool.map(_train_and_analyse, tasks):
+                collect(result)
     else:
-        results = [_train_and_analyse(task) for task in tasks]
-    rows = rows_frame([row for result, _ in results for row in result])
-    snapshot_rows = [row for _, result in results for row in result]
-    paths = write_tables(rows, out_dir / "tables" / "2d.parquet", snapshot_rows)
+        for task in tasks:
+            collect(_train_and_analyse(task))
+    paths = write_tables(rows_frame(rows), table_path, snapshot_rows)
     first = int(seeds[0])
     models = [
         out_dir / run_name(m, first) / Path(p).stem / "model.pt" for m in methods for p in samples

@@ -168,7 +168,9 @@ def tiny_run(tmp_path_factory) -> tuple[Path, dict[str, Path], list[Path]]:
     root = tmp_path_factory.mktemp("e2d")
     samples = []
     for shape in ("circle", "snowflake"):
-        sample = build_sample("demo2d", shape, config=SampleConfig(n_points=300, n_gt=2000))
+        sample = build_sample(
+            "demo2d", shape, config=SampleConfig(n_points=300, n_gt=2000, n_occ=64)
+        )
         samples.append(write_sample(root / "samples" / f"{shape}.npz", sample))
     scale = e2d.Scale(
         iterations=20,
@@ -271,3 +273,15 @@ def test_cli_table_and_figure_from_trained_models(tiny_run, tmp_path, capsys):
                  str(tmp_path / "levels.jpg")]) == 2  # fmt: skip
     assert "must end in .png" in capsys.readouterr().err
     assert not (tmp_path / "levels.jpg").exists()
+
+
+def test_cli_default_methods_are_the_experiment_methods():
+    import argparse
+
+    from steik.cli import experiment2d as cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    args = parser.parse_args(["run", "--samples", "a.npz", "--out", "x"])
+    assert tuple(args.methods) == e2d.EXPERIMENT_METHODS
+    assert args.seeds == [0, 1, 2] and args.jobs == 1

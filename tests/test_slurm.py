@@ -12,6 +12,7 @@ apt-get), else skip with the reason; with STEIK_REQUIRE_SLURM=1 (set by .ci/run)
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 import re
@@ -39,8 +40,8 @@ SLURM_COMMANDS = (
     "sdiag strigger sattach sbcast scrontab sview slurmd slurmctld"
 ).split()
 
-# Options that make the status loop of the plugin quick on a local cluster; on a real cluster
-# the plugin's defaults (first check after 40 s, sacct) are kept.
+# Options that make the status loop of the plugin quick on the local cluster (as the CI profile
+# of .ci/slurm/ci_profile.py does); on a real cluster the plugin's defaults are kept.
 FAST_STATUS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
 
 # Metrics row columns that measure time or the machine, not the result.
@@ -124,23 +125,12 @@ def slurm_node():
         subprocess.run(["bash", str(STOP)], capture_output=True, timeout=120, check=False)
 
 
-def _profile_for_node(dest: Path, cpus: int, memory_mb: int) -> Path:
-    """The shipped profile with the GPU request set to 0 and requests capped to the test node.
-
-    Everything else (groups, retries, executor, resource expressions) is the file as shipped.
-    """
-    profile = yaml.safe_load(PROFILE.read_text())
-    cap = memory_mb // max(cpus, 1)
-    for resources in profile["set-resources"].values():
-        if "gpu" in resources:
-            resources["gpu"] = 0
-        if "mem_mb" in resources:
-            resources["mem_mb"] = f"min({resources['mem_mb']}, {cap})"
-    profile["default-resources"]["mem_mb"] = min(profile["default-resources"]["mem_mb"], cap)
-    profile["cores"] = min(profile["cores"], cpus)
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
-    return dest
+def _ci_profile_module():
+    """.ci/slurm/ci_profile.py, which writes the profile as the GPU-less test node can run it."""
+    spec = importlib.util.spec_from_file_location("ci_profile", ROOT / ".ci/slurm/ci_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _slurm_jobs(run_id: str) -> list[dict[str, str]]:
@@ -169,29 +159,32 @@ def _job_counts(log: str) -> Counter:
 
 # ------------------------------------------------------------------ the tiny demo config
 
-DATASET = "demo2d"
-SHAPES = ["circle", "l_shape"]
+SHAPES = {"demo3d": ["sphere"], "demo2d": ["circle"]}
 METHODS = ["steik"]
+N_RUNS = sum(len(shapes) for shapes in SHAPES.values()) * len(METHODS)
 
 
 def _tiny_config(results: Path, resources: Path) -> dict:
-    """2 shapes x 1 method of the 2D demo, a few iterations, no figures (CPU seconds per job)."""
+    """One 3D and one 2D demo shape x StEik, a few iterations, no figures (CPU seconds a job)."""
     return {
-        "datasets": [DATASET],
+        "datasets": list(SHAPES),
         "methods": METHODS,
-        "shapes": {DATASET: SHAPES},
+        "shapes": SHAPES,
         "seeds": [0],
         "results_root": str(results),
         "resources_root": str(resources),
-        "sample": {"defaults": {"n_points": 400, "n_gt": 2000, "n_occ": 1024, "seed": 0}},
+        "sample": {
+            "defaults": {"n_points": 2000, "n_gt": 4000, "n_occ": 4000, "seed": 0},
+            "per_dataset": {"demo2d": {"n_points": 400, "n_gt": 2000, "n_occ": 4096, "seed": 0}},
+        },
         "train": {
             "device": "cpu",
             "overrides": [
-                {"set": {"iterations": 20, "n_manifold": 200, "n_offsurface": 200,
-                         "hidden": 16, "layers": 2, "log_every": 5, "checkpoint_every": 10}},
+                {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
+                         "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
             ],
         },
-        "extract": {"defaults": {"resolution": 64}},
+        "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
         "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
         "figures": {"enabled": False},
         "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
@@ -235,22 +228,22 @@ def _wait(process: subprocess.Popen, log: Path, timeout: float) -> str:
 
 
 def _metrics(workdir: Path) -> pd.DataFrame:
-    rows = pd.read_parquet(workdir / "results" / "tables" / f"{DATASET}.parquet")
-    return rows.sort_values(["method", "shape"]).reset_index(drop=True)
+    tables = workdir / "results" / "tables"
+    rows = pd.concat([pd.read_parquet(tables / f"{dataset}.parquet") for dataset in SHAPES])
+    return rows.sort_values(["dataset", "method", "shape"]).reset_index(drop=True)
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
 def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_path):
-    cpus, memory_mb = slurm_node
-    profile = _profile_for_node(tmp_path / "profile", cpus, memory_mb)
+    cpus, _ = slurm_node
+    # The shipped profile with gpu: 0, requests capped to this node, squeue status (no sacct).
+    profile = _ci_profile_module().write_ci_profile(tmp_path / "profile")
 
     # The local run shares the CPUs with the cluster's jobs; starting it first overlaps it with
     # the SLURM run's queueing and status polling.
     local, local_log = _start_tiny(tmp_path / "local", ["--cores", str(cpus)])
-    cluster, cluster_log = _start_tiny(
-        tmp_path / "slurm", ["--profile", str(profile), *FAST_STATUS]
-    )
+    cluster, cluster_log = _start_tiny(tmp_path / "slurm", ["--profile", str(profile)])
     try:
         cluster_text = _wait(cluster, cluster_log, timeout=600)
         _wait(local, local_log, timeout=600)
@@ -286,20 +279,21 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
         group = next((g for g in set(groups.values()) if name.startswith(g)), None)
         seen[f"group:{group}" if group else name] += 1
     assert seen == expected
-    assert expected[f"group:{groups['sample']}"] == 1 and planned["sample"] == len(SHAPES)
-    assert planned["evaluate"] == len(SHAPES) * len(METHODS)
+    # The two evaluate jobs were packed into one SLURM job.
+    assert planned["evaluate"] == N_RUNS == 2 and expected[f"group:{groups['evaluate']}"] == 1
     # Local rules ran in this process, nothing else did.
     ran_locally = set(re.findall(r"^localrule (\w+):", cluster_text, flags=re.MULTILINE))
     assert ran_locally <= local_rules
 
     # Results exist with status ok, and equal those of the local run (same seeds, CPU).
     on_slurm, on_host = _metrics(tmp_path / "slurm"), _metrics(tmp_path / "local")
-    assert len(on_slurm) == len(SHAPES) * len(METHODS)
+    assert len(on_slurm) == N_RUNS
     assert (on_slurm["status"] == "ok").all(), on_slurm[["method", "shape", "status", "message"]]
-    for shape in SHAPES:
-        for method in METHODS:
-            assert (tmp_path / "slurm" / "results" / DATASET / method / shape
-                    / "metrics.parquet").is_file()
+    for dataset, shapes in SHAPES.items():
+        for shape in shapes:
+            for method in METHODS:
+                assert (tmp_path / "slurm" / "results" / dataset / method / shape
+                        / "metrics.parquet").is_file()
     assert list(on_slurm.columns) == list(on_host.columns)
     numeric = [c for c in on_slurm.columns
                if c not in TIMING_COLUMNS and pd.api.types.is_float_dtype(on_slurm[c])]
@@ -329,23 +323,33 @@ def _path_without(names: list[str], farm: Path) -> str:
     return str(farm)
 
 
-@pytest.mark.parametrize("hidden", [SLURM_COMMANDS, ["sbatch"]], ids=["no-slurm", "no-sbatch"])
-def test_profile_off_cluster_stops_before_submitting(tmp_path, hidden):
-    """Without SLURM's commands the run stops at once with the preflight's message, no hang."""
+def test_no_slurm_commands_surfaces_the_plugin_message(tmp_path):
+    """Off-cluster, the plugin's own error names the missing SLURM command; the run ends."""
     args = _tiny_workdir(tmp_path / "wf")
-    path = _path_without(hidden, tmp_path / "bin")
+    path = _path_without(SLURM_COMMANDS, tmp_path / "bin")
     result = _snakemake([*args, "--profile", str(PROFILE.parent), *FAST_STATUS[2:]],
-                        tmp_path / "wf", timeout=180, path=path)
+                        tmp_path / "wf", timeout=240, path=path)
     assert result.returncode != 0
-    assert "needs the SLURM commands" in result.stdout, result.stdout[-3000:]
-    assert "sbatch" in result.stdout.split("needs the SLURM commands", 1)[1].splitlines()[0]
+    # The plugin guesses the account with sacct before it calls sbatch.
+    assert re.search(r"Exception in run_job for rule sample: \[Errno 2\] No such file or "
+                     r"directory: '(sacct|sinfo|sbatch)'", result.stdout), result.stdout[-3000:]
     assert "has been submitted with SLURM jobid" not in result.stdout
-    assert not (tmp_path / "wf" / "results").exists()
+    assert not (tmp_path / "wf" / "results" / "demo2d" / "samples").exists()
+
+
+@pytest.mark.slurm
+def test_missing_sbatch_surfaces_the_plugin_message(slurm_node, tmp_path):
+    args = _tiny_workdir(tmp_path / "wf")
+    path = _path_without(["sbatch"], tmp_path / "bin")
+    result = _snakemake([*args, "--profile", str(PROFILE.parent), *FAST_STATUS],
+                        tmp_path / "wf", timeout=240, path=path)
+    assert result.returncode != 0
+    assert re.search(r"SLURM sbatch failed\. The error message was '\S*sh: (\d+: )?sbatch: "
+                     r"(command )?not found'", result.stdout), result.stdout[-3000:]
 
 
 @pytest.mark.slurm
 def test_unknown_partition_surfaces_sbatch_message_unchanged(slurm_node, tmp_path):
-    """sbatch's own error reaches the user (also for a group job), and the run ends."""
     args = _tiny_workdir(tmp_path / "wf")
     result = _snakemake(
         [*args, "--profile", str(PROFILE.parent), *FAST_STATUS,
@@ -353,8 +357,10 @@ def test_unknown_partition_surfaces_sbatch_message_unchanged(slurm_node, tmp_pat
         tmp_path / "wf", timeout=240,
     )
     assert result.returncode != 0
-    assert "sbatch: error: invalid partition specified: no_such_partition" in result.stdout, (
-        result.stdout[-3000:]
-    )
+    assert (
+        "SLURM sbatch failed. The error message was 'sbatch: error: invalid partition specified: "
+        "no_such_partition\nsbatch: error: Batch job submission failed: Invalid partition name "
+        "specified'"
+    ) in result.stdout, result.stdout[-3000:]
     run_id = RUN_ID.search(result.stdout).group(1)
     assert _slurm_jobs(run_id) == []

@@ -68,7 +68,11 @@ def _scale_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from steik.experiment2d import EXPERIMENT_METHODS
+    # Not imported from steik.experiment2d: building the parser of every `steik` command must
+    # stay cheap (that module pulls in torch, scipy and scikit-image).
+    from steik.methods import METHODS
+
+    EXPERIMENT_METHODS = tuple(m for m in METHODS if m != "igr_wo_n")
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 

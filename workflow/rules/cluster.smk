@@ -2,7 +2,7 @@
 # this machine can submit, so that a run started off-cluster or with a wrong partition stops at
 # once with the underlying message instead of failing silently later.
 #
-# Why not leave it to the plugin: for a group job (the profile groups sample and evaluate),
+# Why not leave it to the plugin: for a group job (the profile groups evaluate),
 # Snakemake 9.27 prints "Error in group ..." without the plugin's message, so sbatch's reason
 # (e.g. "invalid partition specified") never reaches the user; and snakemake-executor-plugin-slurm
 # 2.8 waits forever when a SLURM command is missing for a group job (its error handler reads

@@ -1,0 +1,72 @@
+"""Write the SLURM profile as the CI cluster can run it: profiles/slurm with GPU requests set to 0.
+
+The CI cluster (.ci/slurm/start.sh) is this one machine: no GPU, a few CPUs, no accounting
+database. So the copy written here differs from profiles/slurm/config.yaml in exactly these keys:
+`gpu: 0` for train/extract, `mem_mb` requests capped to the node's memory per CPU, `cores` capped
+to the node's CPUs (a group job wider than the node would pend forever), squeue-based job status
+with a 2 s first check. Everything else (groups, retries, resource expressions) is as shipped.
+`--no-groups` also drops the grouping, to count submissions without it (bench/bench_slurm.py).
+
+    python .ci/slurm/ci_profile.py OUT_DIR [--no-groups]    # then: snakemake --profile OUT_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+from pathlib import Path
+
+import yaml
+
+PROFILE = Path(__file__).resolve().parents[2] / "profiles" / "slurm" / "config.yaml"
+
+
+def node_cpus_and_memory(node: str = "localhost") -> tuple[int, int]:
+    """(CPUs, RealMemory in MB) of `node` as slurmctld sees it."""
+    out = subprocess.run(
+        ["sinfo", "--noheader", "--Node", "--nodes", node, "--format=%c %m"],
+        capture_output=True, text=True, timeout=30, check=True,
+    ).stdout.split()
+    if len(out) != 2:
+        raise SystemExit(f"sinfo knows no node {node!r}; start the cluster with .ci/slurm/start.sh")
+    return int(out[0]), int(out[1])
+
+
+def ci_profile(cpus: int, memory_mb: int, groups: bool = True) -> dict:
+    """The shipped profile, adjusted to a GPU-less node with `cpus` CPUs and `memory_mb` MB."""
+    profile = yaml.safe_load(PROFILE.read_text())
+    cap = memory_mb // max(cpus, 1)
+    for resources in profile["set-resources"].values():
+        if "gpu" in resources:
+            resources["gpu"] = 0
+        if "mem_mb" in resources:
+            resources["mem_mb"] = f"min({resources['mem_mb']}, {cap})"
+    profile["default-resources"]["mem_mb"] = min(profile["default-resources"]["mem_mb"], cap)
+    profile["cores"] = min(profile["cores"], cpus)
+    profile["slurm-status-command"] = "squeue"
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    if not groups:
+        profile.pop("groups", None)
+        profile.pop("group-components", None)
+    return profile
+
+
+def write_ci_profile(dest: Path, groups: bool = True) -> Path:
+    """Write `dest/config.yaml` for the running local cluster; return `dest`."""
+    cpus, memory_mb = node_cpus_and_memory()
+    dest.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(ci_profile(cpus, memory_mb, groups), sort_keys=False)
+    (dest / "config.yaml").write_text(text)
+    return dest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="folder to write config.yaml into")
+    parser.add_argument("--no-groups", action="store_true", help="drop groups/group-components")
+    args = parser.parse_args()
+    print(write_ci_profile(args.out, groups=not args.no_groups))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""Local vs SLURM wall time of a small config, and sbatch submissions with and without grouping.
+
+Runs the same small demo config three times in fresh temporary folders, one after another:
+locally with `--cores <node CPUs>`, through the SLURM profile as CI runs it (groups on), and
+through it with the groups removed. Prints wall time, SLURM jobs submitted and the Snakemake
+jobs they carried, plus the submission count the shipped grouping gives a paper-size run.
+
+Needs the one-node cluster of .ci/slurm/start.sh (or any idle node named localhost).
+
+    .venv/bin/python bench/bench_slurm.py [--shapes-2d circle l_shape] [--methods steik digs]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
+SCHEDULED = re.compile(r"^(?:rule|localrule|localcheckpoint|checkpoint) (\w+):", re.MULTILINE)
+
+
+def _ci_profile_module():
+    spec = importlib.util.spec_from_file_location("ci_profile", ROOT / ".ci/slurm/ci_profile.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def small_config(results: Path, resources: Path, shapes_2d: list[str], shapes_3d: list[str],
+                 methods: list[str]) -> dict:
+    """Demo shapes x methods at test size (60 iterations, coarse grids, no figures)."""
+    shapes = {name: picked for name, picked in (("demo3d", shapes_3d), ("demo2d", shapes_2d))
+              if picked}
+    return {
+        "datasets": list(shapes),
+        "methods": methods,
+        "shapes": shapes,
+        "seeds": [0],
+        "results_root": str(results),
+        "resources_root": str(resources),
+        "sample": {
+            "defaults": {"n_points": 2000, "n_gt": 4000, "n_occ": 4000, "seed": 0},
+            "per_dataset": {"demo2d": {"n_points": 400, "n_gt": 2000, "n_occ": 4096, "seed": 0}},
+        },
+        "train": {"device": "cpu", "overrides": [
+            {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
+                     "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
+        ]},
+        "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
+        "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
+        "figures": {"enabled": False},
+        "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
+                      for rule in ("sample", "train", "extract", "evaluate", "tables")},
+    }
+
+
+def run(workdir: Path, config: dict, extra: list[str]) -> tuple[float, int, int]:
+    """Run the config in `workdir`: (wall seconds, sbatch submissions, Snakemake jobs run)."""
+    workdir.mkdir(parents=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    start = time.perf_counter()
+    result = subprocess.run(
+        [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+         "--configfile", str(workdir / "config.yaml"), *extra],
+        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
+    )
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"snakemake failed in {workdir}:\n{result.stdout[-4000:]}")
+    jobs = sum(1 for rule in SCHEDULED.findall(result.stdout) if rule != "all")
+    return seconds, len(SUBMITTED.findall(result.stdout)), jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes-2d", nargs="*", default=["circle", "l_shape"])
+    parser.add_argument("--shapes-3d", nargs="*", default=["sphere", "torus"])
+    parser.add_argument("--methods", nargs="+", default=["steik", "siren_wo_n"])
+    args = parser.parse_args()
+
+    ci = _ci_profile_module()
+    cpus, memory_mb = ci.node_cpus_and_memory()
+    shipped = yaml.safe_load(ci.PROFILE.read_text())
+    with tempfile.TemporaryDirectory(prefix="bench_slurm_") as tmp:
+        tmp = Path(tmp)
+        grouped = ci.write_ci_profile(tmp / "profile_grouped")
+        ungrouped = ci.write_ci_profile(tmp / "profile_ungrouped", groups=False)
+        rows = []
+        for label, extra in (
+            ("local --cores", ["--cores", str(cpus)]),
+            ("slurm, grouped", ["--profile", str(grouped)]),
+            ("slurm, no groups", ["--profile", str(ungrouped)]),
+        ):
+            workdir = tmp / label.replace(" ", "_").replace(",", "")
+            config = small_config(workdir / "results", workdir / "resources", args.shapes_2d,
+                                  args.shapes_3d, args.methods)
+            rows.append((label, *run(workdir, config, extra)))
+
+    n_shapes = len(args.shapes_2d) + len(args.shapes_3d)
+    print(f"node: {cpus} CPUs, {memory_mb} MB; config: {n_shapes} shapes x "
+          f"{len(args.methods)} methods ({', '.join(args.methods)})")
+    print(f"{'run':<18} {'wall s':>8} {'sbatch':>7} {'jobs':>5}")
+    for label, seconds, submissions, jobs in rows:
+        print(f"{label:<18} {seconds:8.1f} {submissions:7d} {jobs:5d}")
+
+    # What the shipped grouping does to a paper-size run (ShapeNet: 260 shapes x 6 methods):
+    # per-shape jobs of a group are packed `group-components` at a time.
+    size = shipped["group-components"]
+    shapes, runs = 260, 260 * 6
+    grouped_total = (math.ceil(shapes / size["sample_batch"]) + 2 * runs
+                     + math.ceil(runs / size["evaluate_batch"]))
+    print(f"ShapeNet 260 x 6: sample+train+extract+evaluate submissions {grouped_total} grouped "
+          f"vs {shapes + 3 * runs} without groups (tables and figures not counted)")
+
+
+if __name__ == "__main__":
+    main()
