@@ -7,7 +7,8 @@ jobs they carried, plus the submission count the shipped grouping gives a paper-
 
 Needs the one-node cluster of .ci/slurm/start.sh (or any idle node named localhost).
 
-    .venv/bin/python bench/bench_slurm.py [--shapes-2d circle l_shape] [--methods steik digs]
+    .venv/bin/python bench/bench_slurm.py [--shapes-2d circle] [--shapes-3d sphere torus]
+        [--methods steik]
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def _ci_profile_module():
 
 def small_config(results: Path, resources: Path, shapes_2d: list[str], shapes_3d: list[str],
                  methods: list[str]) -> dict:
-    """Demo shapes x methods at test size (60 iterations, coarse grids, no figures)."""
+    """Demo shapes x methods at test size (60 and 150 iterations, coarse grids, no figures)."""
     shapes = {name: picked for name, picked in (("demo3d", shapes_3d), ("demo2d", shapes_2d))
               if picked}
     return {
@@ -56,6 +57,7 @@ def small_config(results: Path, resources: Path, shapes_2d: list[str], shapes_3d
         "train": {"device": "cpu", "overrides": [
             {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
                      "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
+            {"datasets": ["demo2d"], "set": {"iterations": 150, "hidden": 32, "layers": 3}},
         ]},
         "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
         "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
@@ -84,9 +86,9 @@ def run(workdir: Path, config: dict, extra: list[str]) -> tuple[float, int, int]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes-2d", nargs="*", default=["circle", "l_shape"])
+    parser.add_argument("--shapes-2d", nargs="*", default=["circle"])
     parser.add_argument("--shapes-3d", nargs="*", default=["sphere", "torus"])
-    parser.add_argument("--methods", nargs="+", default=["steik", "siren_wo_n"])
+    parser.add_argument("--methods", nargs="+", default=["steik"])
     args = parser.parse_args()
 
     ci = _ci_profile_module()

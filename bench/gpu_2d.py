@@ -10,16 +10,16 @@ Needs torch, numpy, scipy, scikit-image, matplotlib and pandas (+ pyarrow) only.
    reference: 10,000 iterations, 15,000 + 15,000 points, 3 seeds; later ones use fewer points,
    then fewer iterations; widths, lr, weights and schedule never change), written to plan.txt;
 4. the experiment (`steik.experiment2d.run_experiment`, `--jobs` runs at a time on the GPU,
-   seed after seed; runs not started within the budget are skipped, so the table always
-   appears and says how many seeds it holds), then its outputs copied flat into OUT_DIR:
-   2d.parquet, 2d_summary.parquet, 2d.md, 2d_levelsets.png, 2d_snapshots.png, plan.txt.
+   seed after seed; runs not started within the budget are skipped, so the table says how many
+   seeds it holds). Written to OUT_DIR: plan.txt (at once), tables/2d{.parquet,_summary.parquet,
+   _snapshots.parquet,.md} (rewritten after every finished run, so a run cut short by a time
+   limit still leaves them) and figures/2d_{levelsets,snapshots}.png (at the end).
 Models and snapshots stay in --work (default: a temporary folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import tempfile
 import time
@@ -167,6 +167,8 @@ def main() -> None:
     else:
         lines, estimate, (points, iterations, seeds) = choose_plan(args, samples, started)
     print("\n".join(lines), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "plan.txt").write_text("\n".join(lines) + "\n")
 
     scale = Scale(
         iterations=iterations,
@@ -189,14 +191,12 @@ def main() -> None:
         deadline=None
         if estimate is None
         else started + args.budget_s - estimate(points, iterations, 1),
+        results_dir=args.out,
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    for path in paths.values():
-        shutil.copy(path, args.out / Path(path).name)
     elapsed = time.time() - started
     lines.append(f"finished in {elapsed:.0f} s wall")
     (args.out / "plan.txt").write_text("\n".join(lines) + "\n")
-    print((args.out / "2d.md").read_text())
+    print(paths["markdown"].read_text())
     print(f"finished in {elapsed:.0f} s wall; outputs in {args.out}")
 
 

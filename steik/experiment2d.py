@@ -891,6 +891,7 @@ def run_experiment(
     threads: int = 1,
     snapshot_shape: str = "snowflake",
     deadline: float | None = None,
+    results_dir: str | Path | None = None,
 ) -> dict[str, Path]:
     """Train every (method, seed) on all shapes (one K-batch each, `jobs` in parallel), score
     them, and write `<out>/tables/2d{.parquet,_summary.parquet,.md}`, the level-set figure of
@@ -898,7 +899,8 @@ def run_experiment(
 
     Runs whose `model.pt` files exist are not retrained (an interrupted experiment continues).
     Runs are started seed by seed; with a `deadline` (seconds since the epoch), runs not started
-    by then are skipped and the tables and figures show the runs that finished.
+    by then are skipped and the tables and figures show the runs that finished. The tables and
+    figures go to `results_dir/{tables,figures}/` when given (default: under `out_dir`).
     """
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
@@ -917,7 +919,8 @@ def run_experiment(
     ]  # fmt: skip
     rows: list[dict[str, Any]] = []
     snapshot_rows: list[dict[str, Any]] = []
-    table_path = out_dir / "tables" / "2d.parquet"
+    results = Path(results_dir) if results_dir is not None else out_dir
+    table_path = results / "tables" / "2d.parquet"
 
     def collect(result: tuple[list[dict], list[dict]]) -> None:
         # The tables are rewritten after every run, so an experiment stopped from outside
@@ -941,12 +944,12 @@ def run_experiment(
     ]
     models = [m for m in models if m.is_file()]
     paths["levelsets"] = plots2d.levelsets_from_models(
-        models, samples, out_dir / "figures" / "2d_levelsets.png", device=device
+        models, samples, results / "figures" / "2d_levelsets.png", device=device
     )
     strip = [out_dir / run_name(m, first) / snapshot_shape / "snapshots.pt" for m in methods]
     strip = [p for p in strip if p.is_file()]
     if strip:
         paths["strip"] = plots2d.snapshots_from_files(
-            strip, out_dir / "figures" / "2d_snapshots.png", device=device
+            strip, results / "figures" / "2d_snapshots.png", device=device
         )
     return paths
