@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import re
 import subprocess
 import sys
@@ -28,7 +29,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+)")
-SCHEDULED = re.compile(r"^(?:rule|localrule|localcheckpoint|checkpoint) (\w+):", re.MULTILINE)
+SCHEDULED = re.compile(r"^\s*(?:rule|localrule|localcheckpoint|checkpoint) (\w+):", re.MULTILINE)
 
 
 def _ci_profile_module():
@@ -71,11 +72,15 @@ def run(workdir: Path, config: dict, extra: list[str]) -> tuple[float, int, int]
     """Run the config in `workdir`: (wall seconds, sbatch submissions, Snakemake jobs run)."""
     workdir.mkdir(parents=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    # The venv first on PATH: rules call `steik`, and SLURM jobs inherit this environment.
+    env = {**os.environ, "PATH": f"{SNAKEMAKE.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "OMP_NUM_THREADS": "1"}
     start = time.perf_counter()
     result = subprocess.run(
         [str(SNAKEMAKE), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
          "--configfile", str(workdir / "config.yaml"), *extra],
-        cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False,
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        check=False,
     )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
@@ -117,14 +122,17 @@ def main() -> None:
         print(f"{label:<18} {seconds:8.1f} {submissions:7d} {jobs:5d}")
 
     # What the shipped grouping does to a paper-size run (ShapeNet: 260 shapes x 6 methods):
-    # per-shape jobs of a group are packed `group-components` at a time.
-    size = shipped["group-components"]
+    # per-shape jobs of a grouped rule are packed `group-components` at a time.
+    groups, size = shipped.get("groups", {}), shipped.get("group-components", {})
     shapes, runs = 260, 260 * 6
-    grouped_total = (math.ceil(shapes / size["sample_batch"]) + 2 * runs
-                     + math.ceil(runs / size["evaluate_batch"]))
-    print(f"ShapeNet 260 x 6: sample+train+extract+evaluate submissions {grouped_total} grouped "
-          f"vs {shapes + 3 * runs} without groups (tables and figures not counted)")
-
+    per_rule = {"sample": shapes, "train": runs, "extract": runs, "evaluate": runs}
+    grouped_total = sum(
+        math.ceil(n / size.get(groups[rule], 1)) if rule in groups else n
+        for rule, n in per_rule.items()
+    )
+    print(f"ShapeNet 260 x 6, shipped groups {groups}: sample+train+extract+evaluate "
+          f"submissions {grouped_total} vs {sum(per_rule.values())} without groups "
+          "(tables and figures not counted)")
 
 if __name__ == "__main__":
     main()

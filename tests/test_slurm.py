@@ -44,8 +44,9 @@ SLURM_COMMANDS = (
 # of .ci/slurm/ci_profile.py does); on a real cluster the plugin's defaults are kept.
 FAST_STATUS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
 
-# Metrics row columns that measure time or the machine, not the result.
-TIMING_COLUMNS = {"train_seconds", "ms_per_iter", "extract_seconds"}
+# Metrics row columns that measure time, or the checkout's state at the moment a job ran (the
+# git suffix of steik_version changes when the tree is edited during the test), not the result.
+NOT_COMPARED = {"train_seconds", "ms_per_iter", "extract_seconds", "steik_version"}
 
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
 RUN_ID = re.compile(r"SLURM run ID: (\S+)")
@@ -263,9 +264,8 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
     assert {r["state"] for r in records} == {"COMPLETED"}, records
 
     planned = _job_counts(cluster_text)
-    workflow_profile = yaml.safe_load(PROFILE.read_text())
-    groups = workflow_profile["groups"]
-    components = workflow_profile["group-components"]
+    shipped = yaml.safe_load(PROFILE.read_text())
+    groups, components = shipped["groups"], shipped["group-components"]
     local_rules = {"all", "fetch"}
     expected = Counter()
     for rule, count in planned.items():
@@ -284,8 +284,8 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
     # The two evaluate jobs were packed into one SLURM job.
     assert planned["evaluate"] == N_RUNS == 2 and expected[f"group:{groups['evaluate']}"] == 1
     # Local rules ran in this process, nothing else did.
-    ran_locally = set(re.findall(r"^localrule (\w+):", cluster_text, flags=re.MULTILINE))
-    assert ran_locally <= local_rules
+    ran_locally = re.findall(r"^local(?:rule|checkpoint) (\w+):", cluster_text, re.MULTILINE)
+    assert "fetch" in ran_locally and set(ran_locally) <= local_rules
 
     # Results exist with status ok, and equal those of the local run (same seeds, CPU).
     on_slurm, on_host = _metrics(tmp_path / "slurm"), _metrics(tmp_path / "local")
@@ -298,9 +298,9 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
                         / "metrics.parquet").is_file()
     assert list(on_slurm.columns) == list(on_host.columns)
     numeric = [c for c in on_slurm.columns
-               if c not in TIMING_COLUMNS and pd.api.types.is_float_dtype(on_slurm[c])]
+               if c not in NOT_COMPARED and pd.api.types.is_float_dtype(on_slurm[c])]
     assert {"chamfer", "hausdorff", "iou"} <= set(numeric)
-    other = [c for c in on_slurm.columns if c not in TIMING_COLUMNS and c not in numeric]
+    other = [c for c in on_slurm.columns if c not in NOT_COMPARED and c not in numeric]
     pd.testing.assert_frame_equal(on_slurm[other], on_host[other])
     np.testing.assert_allclose(
         on_slurm[numeric].to_numpy(float), on_host[numeric].to_numpy(float),

@@ -7,6 +7,8 @@
 import os
 import re
 import shlex
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,13 @@ def _validate_config():
 
 
 _validate_config()
+
+# Rules call `steik`. When Snakemake runs from a virtual environment that was not activated
+# (`.venv/bin/snakemake ...`, as in the README), put that environment's bin folder on PATH so
+# that the jobs find the same installation; an activated env or `--sdm conda` wins otherwise.
+_PYTHON_BIN = Path(sys.executable).parent
+if shutil.which("steik") is None and (_PYTHON_BIN / "steik").exists():
+    os.environ["PATH"] = f"{_PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
 
 RESOURCES = Path(config["resources_root"])
 RESULTS = Path(config["results_root"])
