@@ -377,6 +377,9 @@ class Trainer:
         shape's model metadata."""
         c = self.config
         show = not self.quiet and sys.stderr.isatty()
+        # In a log file (a workflow job) a plain line every 5% replaces the progress bar.
+        plain_every = 0 if self.quiet or show else max(1, c.iterations // 20)
+        first, started = self.iteration, time.perf_counter()
         bar = tqdm(
             total=c.iterations,
             initial=self.iteration,
@@ -399,11 +402,24 @@ class Trainer:
                 self._log(loss, terms, weights)
             self.iteration += 1
             bar.update(1)
-            if show and self.iteration % 10 == 0:
-                alive_losses = [
-                    float(v) for v, s in zip(loss.cpu(), self.states, strict=True) if s.alive
-                ]
-                bar.set_postfix(loss=f"{np.mean(alive_losses):.4g}" if alive_losses else "-")
+            report = (show and self.iteration % 10 == 0) or (
+                plain_every
+                and (self.iteration % plain_every == 0 or self.iteration == c.iterations)
+            )
+            if report:
+                alive = [float(v) for v, s in zip(loss.cpu(), self.states, strict=True) if s.alive]
+                text = f"{np.mean(alive):.4g}" if alive else "-"
+                if show:
+                    bar.set_postfix(loss=text)
+                else:
+                    rate = (self.iteration - first) / (time.perf_counter() - started)
+                    print(
+                        f"train: iteration {self.iteration}/{c.iterations} "
+                        f"({100 * self.iteration / c.iterations:.0f}%), loss {text}, "
+                        f"{rate:.2f} it/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             if c.checkpoint_every and self.iteration % c.checkpoint_every == 0 and not last:
                 self.save_checkpoints()
         bar.close()

@@ -47,7 +47,7 @@ _validate_config()
 # that the jobs find the same installation; an activated env or `--sdm conda` wins otherwise.
 _PYTHON_BIN = Path(sys.executable).parent
 if shutil.which("steik") is None and (_PYTHON_BIN / "steik").exists():
-    os.environ["PATH"] = f"{_PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}"
+    os.environ.update(PATH=f"{_PYTHON_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
 
 RESOURCES = Path(config["resources_root"])
 RESULTS = Path(config["results_root"])
