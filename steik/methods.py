@@ -231,6 +231,24 @@ def validate(config: MethodConfig) -> None:
         raise SteikError(f"schedule_knots: {error}") from None
 
 
+def overrides_from_cli(
+    sets: list[str],
+    iterations: int | None = None,
+    points_per_iter: int | None = None,
+    lr: float | None = None,
+) -> dict[str, Any]:
+    """Method-field overrides from the command line: `--set FIELD=VALUE` texts plus the
+    shortcuts `--iterations`, `--points-per-iter` (N manifold + N off-surface) and `--lr`."""
+    overrides = dict(parse_override(text) for text in sets)
+    if iterations is not None:
+        overrides["iterations"] = iterations
+    if points_per_iter is not None:
+        overrides["n_manifold"] = overrides["n_offsurface"] = points_per_iter
+    if lr is not None:
+        overrides["lr"] = lr
+    return overrides
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """`FIELD=VALUE` from the command line -> (field, value typed like the field's default)."""
     if "=" not in text:

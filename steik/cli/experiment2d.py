@@ -156,14 +156,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from steik.methods import parse_override
+    from steik.methods import overrides_from_cli
 
-    overrides = dict(parse_override(text) for text in args.overrides)
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    if args.points_per_iter is not None:
-        overrides["n_manifold"] = overrides["n_offsurface"] = args.points_per_iter
-    return overrides
+    return overrides_from_cli(args.overrides, args.iterations, args.points_per_iter)
 
 
 def run(args: argparse.Namespace) -> int:

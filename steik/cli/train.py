@@ -55,17 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.methods import parse_override, preset
+    from steik.methods import overrides_from_cli, preset
     from steik.provenance import resolve_device
     from steik.train import train
 
-    overrides = dict(parse_override(text) for text in args.overrides)
-    if args.iterations is not None:
-        overrides["iterations"] = args.iterations
-    if args.points_per_iter is not None:
-        overrides["n_manifold"] = overrides["n_offsurface"] = args.points_per_iter
-    if args.lr is not None:
-        overrides["lr"] = args.lr
+    overrides = overrides_from_cli(args.overrides, args.iterations, args.points_per_iter, args.lr)
     config = preset(args.method, args.experiment, **overrides)
     device = resolve_device(args.device)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
