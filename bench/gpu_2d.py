@@ -4,8 +4,8 @@
 
 Needs torch, numpy, scipy, scikit-image, matplotlib and pandas (+ pyarrow) only. Steps:
 1. the three SPEC 9 sample files (15,000 surface points each), as `steik sample demo2d`;
-2. ms per iteration of every method (K = 3 batch, reference widths 4 x 256 linear and 4 x 128
-   quadratic) with the divergence on and off, at 15,000 and 2,000 points per iteration;
+2. ms per iteration of every method (K = 3 batch, reference networks 5 x 128 linear and
+   4 x 128 quadratic) with the divergence on and off, at 15,000 and 2,000 points per iteration;
 3. the first plan of `PLANS` whose estimated wall time fits `--budget-s` (plan 0 is SPEC 9's
    reference: 10,000 iterations, 15,000 + 15,000 points, 3 seeds; later ones use fewer points,
    then fewer iterations; widths, lr, weights and schedule never change), written to plan.txt;
@@ -141,9 +141,14 @@ def main() -> None:
         help="speed-up of --jobs processes sharing the GPU over one at a time (default 3: "
         "measured on an H200, 5 processes, 1,000 + 1,000 points)",
     )
-    parser.add_argument("--layers", type=int, default=None, help="hidden layers (SPEC 9: 4)")
-    parser.add_argument("--hidden-linear", type=int, default=None, help="SPEC 9: 256")
-    parser.add_argument("--hidden-quadratic", type=int, default=None, help="SPEC 9: 128")
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help="hidden layers of both networks (reference: 5 linear, 4 quadratic)",
+    )
+    parser.add_argument("--hidden-linear", type=int, default=None, help="reference: 128")
+    parser.add_argument("--hidden-quadratic", type=int, default=None, help="reference: 128")
     parser.add_argument(
         "--resolution", type=int, default=512, help="analysis grid per axis (default 512)"
     )

@@ -80,7 +80,7 @@ METRICS: tuple[str, ...] = (
 class Scale:
     """Size of the 2D runs: the fields of SPEC 9's reference settings that a CPU must shrink.
 
-    Defaults are SPEC 9's reference (4 x 256 linear, 4 x 128 quadratic, 10,000 iterations,
+    Defaults are SPEC 9's reference (5 x 128 linear, 4 x 128 quadratic, 10,000 iterations,
     15,000 + 15,000 points); `None` keeps the method preset's value.
     """
 

@@ -142,8 +142,12 @@ _DIGS_BASE: dict[str, dict[str, Any]] = {
         offsurface_extent=1.2,
     ),
 }
-_LINEAR_HIDDEN = {"srb": 256, "shapenet": 256, "scene": 512, "2d": 256}
+_LINEAR_HIDDEN = {"srb": 256, "shapenet": 256, "scene": 512, "2d": 128}
 _QUADRATIC_HIDDEN = {"srb": 128, "shapenet": 128, "scene": 256, "2d": 128}
+# The reference 2D scripts pass "4 hidden layers" to both networks, which the linear network
+# counts after its first layer (5 hidden widths) and the quadratic one in total (4): DiGS's
+# sanity check is a linear 5 x 128, StEik's a quadratic 4 x 128.
+_LINEAR_LAYERS = {"2d": 5}
 
 
 def _method_fields(name: str, experiment: str) -> dict[str, Any]:
@@ -153,6 +157,8 @@ def _method_fields(name: str, experiment: str) -> dict[str, Any]:
     else:
         fields = dict(_DIGS_BASE[experiment])
     linear = dict(neuron="linear", hidden=_LINEAR_HIDDEN[experiment])
+    if experiment in _LINEAR_LAYERS:
+        linear["layers"] = _LINEAR_LAYERS[experiment]
     quadratic = dict(neuron="quadratic", hidden=_QUADRATIC_HIDDEN[experiment])
     if name == "steik":
         fields.update(quadratic, div="directional")

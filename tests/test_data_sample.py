@@ -51,7 +51,9 @@ def check_file(path: Path, dim: int, kind: str) -> dict[str, np.ndarray]:
     assert arrays["points"].shape[1] == dim and arrays["center"].shape == (dim,)
     assert arrays["scale"].shape == ()
     points = arrays["points"]
-    assert np.abs(points).max() == 1.0 and (np.abs(points) <= 1.0).all()
+    assert (np.abs(points) <= 1.0).all()
+    if dim == 3:  # scans are stretched to touch the cube; the 2D shapes keep SPEC 9's frame
+        assert np.abs(points).max() == 1.0
     return arrays
 
 
@@ -120,6 +122,17 @@ def test_2d_iou_grid_uses_the_exact_sign(tmp_path: Path) -> None:
     inside = shapes2d.signed_distance("l_shape", sample.occ_points) < 0
     np.testing.assert_array_equal(sample.occ_labels, inside)
     assert 0.2 < inside.mean() < 0.8
+
+
+def test_2d_shapes_keep_the_spec9_frame(tmp_path: Path) -> None:
+    # SPEC 9's shapes live in the frame of its [-1.2, 1.2]^2 off-surface square: the circle keeps
+    # radius 0.5 and the L its corner (0.5, -0.5), rather than being stretched to fill [-1, 1].
+    circle = build_sample("demo2d", "circle", tmp_path, SampleConfig(n_points=400, n_gt=10))
+    np.testing.assert_allclose(np.linalg.norm(circle.points, axis=1), 0.5, atol=1e-6)
+    shape = build_sample("demo2d", "l_shape", tmp_path, SampleConfig(n_points=400, n_gt=10))
+    assert shape.scale == 1.0 and np.all(shape.center == 0.0)
+    np.testing.assert_allclose(shape.points.min(axis=0), [-0.5, -0.5], atol=1e-6)
+    np.testing.assert_allclose(shape.points.max(axis=0), [0.5, 0.5], atol=1e-6)
 
 
 def test_same_seed_same_bytes_other_seed_other_points(tmp_path: Path) -> None:

@@ -80,6 +80,11 @@ def test_rows_of_the_tables():
         (1.6, 1.0),
         5e-5,
     )
+    # The reference 2D networks: DiGS's linear 5 x 128 (66,561 weights), StEik's quadratic 4 x 128.
+    digs = preset("digs", "2d")
+    assert (digs.layers, digs.hidden) == (5, 128)
+    assert build_network(digs, 2).n_params_per_shape() == 66_561
+    assert build_network(two, 2).n_params_per_shape() == 3 * (3 * 128) + 3 * 3 * 128 * 129 + 3 * 129
 
 
 @pytest.mark.parametrize("name", METHODS)

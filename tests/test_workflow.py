@@ -29,9 +29,11 @@ def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.Compl
     it: the workflow itself must make the jobs find `steik`."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(
-        command, capture_output=True, text=True, timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1",
-             "HOME": str(workdir)},
+        command,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(workdir)},
     )
 
 
@@ -53,8 +55,14 @@ def expected(datasets: dict[str, int], methods: int, fetch: int) -> dict[str, in
     (one seed); figure rules are added by the caller."""
     runs = sum(shapes * methods for shapes in datasets.values())
     return {
-        "fetch": fetch, "sample": sum(datasets.values()), "train": runs, "extract": runs,
-        "evaluate": runs, "tables": len(datasets), "runtime_table": 1, "all": 1,
+        "fetch": fetch,
+        "sample": sum(datasets.values()),
+        "train": runs,
+        "extract": runs,
+        "evaluate": runs,
+        "tables": len(datasets),
+        "runtime_table": 1,
+        "all": 1,
     }
 
 
@@ -64,8 +72,18 @@ def expected(datasets: dict[str, int], methods: int, fetch: int) -> dict[str, in
     [
         (
             "config/config.yaml",
-            {**expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5, 2),
-             "levelsets": 1, "renders": 1, "losses": 2},
+            # + the 2D experiment (`experiment2d.in_all`): 5 methods x 3 seeds, each one batch
+            # of the three shapes, one table, two figures.
+            {
+                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5, 2),
+                "levelsets": 1,
+                "renders": 1,
+                "losses": 2,
+                "train2d": 5 * 3,
+                "table2d": 1,
+                "figure2d": 1,
+                "snapshots2d": 1,
+            },
         ),
         (
             "config/srb.yaml",
@@ -91,6 +109,21 @@ def test_dry_run_job_counts(tmp_path, configfile, want):
     result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / configfile))
     assert result.returncode == 0, result.stderr + result.stdout
     assert job_counts(result.stdout + result.stderr) == want
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("configfile", ["config/2d_cpu.yaml", "config/2d.yaml"])
+def test_experiment2d_target_dry_run(tmp_path, configfile):
+    """The 2D configs' `experiment2d` target: one batch per (method, seed), sized as written."""
+    result = snakemake(tmp_path, "experiment2d", "-n", "-p", "--configfile", str(ROOT / configfile))
+    assert result.returncode == 0, result.stderr + result.stdout
+    counts = job_counts(result.stdout)
+    assert counts == {"fetch": 1, "sample": DEMO2D_SHAPES, "train2d": 5 * 3, "table2d": 1,
+                      "figure2d": 1, "snapshots2d": 1, "experiment2d": 1}  # fmt: skip
+    trains = [line for line in result.stdout.splitlines() if "steik experiment2d train" in line]
+    assert len(trains) == 15 and all("--points " in line for line in trains)
+    wanted = "--iterations 2000" if "cpu" in configfile else "--iterations 10000"
+    assert all(wanted in line for line in trains)
 
 
 @pytest.mark.slow
@@ -130,8 +163,10 @@ def test_schema_names_the_offending_key(change, key):
     with pytest.raises(WorkflowError) as error:
         validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
     assert key in str(error.value)
-    validate({"datasets": ["demo3d"], "methods": ["steik"]},
-             str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    validate(
+        {"datasets": ["demo3d"], "methods": ["steik"]},
+        str(ROOT / "workflow" / "schemas" / "config.schema.yaml"),
+    )
 
 
 @pytest.mark.slow
@@ -159,8 +194,11 @@ def test_invalid_config_fails_before_any_job(tmp_path, change, key):
 @pytest.mark.slow
 def test_lint_is_clean(tmp_path):
     result = subprocess.run(
-        [str(SNAKEMAKE), "--lint", "--directory", str(ROOT)], cwd=ROOT, capture_output=True,
-        text=True, timeout=300,
+        [str(SNAKEMAKE), "--lint", "--directory", str(ROOT)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr

@@ -146,8 +146,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", required=True, metavar="DIR")
     run.add_argument("--methods", nargs="+", default=list(EXPERIMENT_METHODS))
     run.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    run.add_argument("--layers", type=int, help="hidden layers (preset 4)")
-    run.add_argument("--hidden-linear", type=int, help="linear width (preset 256)")
+    run.add_argument(
+        "--layers", type=int, help="hidden layers of both networks (presets: linear 5, quadratic 4)"
+    )
+    run.add_argument("--hidden-linear", type=int, help="linear width (preset 128)")
     run.add_argument("--hidden-quadratic", type=int, help="quadratic width (preset 128)")
     run.add_argument("--jobs", type=int, default=1, help="(method, seed) runs in parallel")
     run.add_argument("--threads", type=int, default=1, help="torch threads per job")

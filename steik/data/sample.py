@@ -20,7 +20,8 @@ ground truth that evaluation compares against. The file is a plain `.npz` (read 
 | `source` | str | the input file (`generated:<name>` for demo shapes) |
 | `source_sha256` | str | its sha256 (demo shapes: of the file `steik fetch` writes) |
 
-Strings are 0-d numpy unicode arrays; `str(data["shape"])` gives the text.
+Strings are 0-d numpy unicode arrays; `str(data["shape"])` gives the text. The 2D demo shapes
+are not normalised: they keep SPEC 9's coordinates (`center` 0, `scale` 1).
 
 `ground_truth` says which metrics apply (SPEC 7):
 - `mesh` (demo3d, demo2d, meshes in a folder dataset): a simulated scan of `n_points` surface
@@ -233,7 +234,12 @@ def sample_curve(name: str, config: SampleConfig) -> dict[str, np.ndarray]:
     diagonal = float(np.linalg.norm(gt.max(axis=0) - gt.min(axis=0)))
     if config.noise > 0:
         scan = scan + noise_rng.normal(0.0, config.noise * diagonal, scan.shape)
-    points, center, scale = normalise(scan)
+    # SPEC 9 defines the shapes, the off-surface square [-1.2, 1.2]^2 and the initial circle in
+    # one frame (the shapes span about [-0.6, 0.6]); rescaling them to fill [-1, 1] as SPEC 5
+    # does for scans would change their size relative to that square, to the sphere init and to
+    # the sine frequencies, so the 2D shapes keep their own coordinates.
+    points = scan.astype(np.float32)
+    center, scale = np.zeros(2), 1.0
     side = 256 if config.n_occ is None else round(math.sqrt(config.n_occ))
     lo, hi = _padded_box(shapes2d.outline(name), config.occ_padding)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], side), np.linspace(lo[1], hi[1], side))

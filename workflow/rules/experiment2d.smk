@@ -8,9 +8,10 @@
 # Outputs: results/2d/<run>/<shape>/{model.pt, train_log.parquet, snapshots.pt},
 # results/tables/2d{.parquet,_summary.parquet,.md}, results/figures/2d_{levelsets,snapshots}.png.
 # Settings come from the usual keys: the first 2D dataset of `datasets` with its `sample`
-# options, `methods`, `seeds`, and `train.overrides` / `train.iterations_scale` / `train.device`
-# for that dataset; the 2D analysis uses the CLI's defaults (512^2 grid; snapshots at training
-# fractions 0.1, 0.2, 0.3, 0.4, 1.0; the snowflake in the strip).
+# options, `methods`, `experiment2d.seeds` (default: `seeds`), and `train.overrides` /
+# `train.iterations_scale` / `train.device` for that dataset; `experiment2d.in_all` puts the
+# experiment into the default target. The 2D analysis uses the CLI's defaults (512^2 grid;
+# snapshots at training fractions 0.1, 0.2, 0.3, 0.4, 1.0; the snowflake in the strip).
 
 include: "experiment2d_common.smk"
 
@@ -77,7 +78,7 @@ rule table2d:
 
 rule figure2d:
     input:
-        models=e2d_models(SEEDS[:1]),
+        models=e2d_models(E2D_SEEDS[:1]),
         samples=e2d_samples(),
     output:
         report(
@@ -101,7 +102,7 @@ rule figure2d:
 
 rule snapshots2d:
     input:
-        [str(E2D / run_name(m, SEEDS[0]) / E2D_STRIP_SHAPE / "snapshots.pt") for m in METHODS],
+        [str(E2D / run_name(m, E2D_SEEDS[0]) / E2D_STRIP_SHAPE / "snapshots.pt") for m in METHODS],
     output:
         report(
             f"{FIGURES}/2d_snapshots.png",

@@ -6,6 +6,7 @@ E2D_DATASETS = [d for d in DATASETS if dimension(d) == 2]
 E2D_DATASET = E2D_DATASETS[0] if E2D_DATASETS else None
 E2D = RESULTS / "2d"
 E2D_STRIP_SHAPE = "snowflake"
+E2D_SEEDS = list(config.get("experiment2d", {}).get("seeds", SEEDS))
 
 
 def e2d_shapes():
@@ -20,7 +21,7 @@ def e2d_models(seeds=None):
     return [
         str(E2D / run_name(m, s) / shape / "model.pt")
         for m in METHODS
-        for s in (seeds if seeds is not None else SEEDS)
+        for s in (seeds if seeds is not None else E2D_SEEDS)
         for shape in e2d_shapes()
     ]
 
