@@ -12,7 +12,7 @@ Labels come from the workflow's paths: `.../<run>/<shape>/<file>` with `<run>` t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -67,45 +67,18 @@ def _save(fig: plt.Figure, out: str | Path, dpi: int = 100) -> Path:
 # ------------------------------------------------------------------ 2D level sets
 
 
-def grid_values(
-    sdf: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray, resolution: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Evaluate `sdf` (points `[N, 2]` -> values `[N]`) on a `resolution^2` grid over the box
-    [lo, hi]; returns the grid's x `[R]`, y `[R]` and values `[R, R]` (row = y)."""
-    xs = np.linspace(lo[0], hi[0], resolution)
-    ys = np.linspace(lo[1], hi[1], resolution)
-    gx, gy = np.meshgrid(xs, ys)
-    values = np.asarray(sdf(np.stack([gx.ravel(), gy.ravel()], axis=1)), dtype=np.float64)
-    return xs, ys, values.reshape(resolution, resolution)
-
-
-def network_sdf(model_path: str | Path, center: np.ndarray, scale: float):
-    """`points [N, d] (original units) -> u [N] (normalised units)` of a trained model."""
-    import torch
-
-    from steik.train import load_model
-
-    net, meta = load_model(model_path)
-
-    def sdf(points: np.ndarray) -> np.ndarray:
-        normalised = (points - center) / scale
-        x = torch.as_tensor(normalised, dtype=torch.float32)[None]
-        with torch.no_grad():
-            return net(x)[0].numpy().astype(np.float64)
-
-    return sdf, meta
-
-
 def levelset_figure(
     models: Sequence[str | Path],
     samples: Sequence[str | Path],
     out: str | Path,
     resolution: int = 200,
-    levels: int = 5,
 ) -> Path:
-    """Rows = methods, columns = shapes: zero level set bold, `levels` level sets on each side
-    thin (blue inside, red outside), the exact curve dotted (SPEC 9's figure)."""
+    """Rows = runs, columns = shapes: each trained 2D model's zero level set bold, other level
+    sets thin, the ground truth dotted (the panels of the 2D experiment's figure, `plots2d`)."""
+    from steik import plots2d
     from steik.data.sample import load_sample
+    from steik.data.shapes2d import SHAPES_2D
+    from steik.train import load_model
 
     by_shape = {}
     for path in samples:
@@ -114,42 +87,20 @@ def levelset_figure(
             raise SteikError(f"{path}: plot-levelsets needs 2D samples, this one is {sample.dim}D")
         by_shape[Path(path).stem] = sample
     keys = [_run_and_shape(p) for p in models]
-    runs, shapes = _grid(keys)
-    missing = [s for s in shapes if s not in by_shape]
+    missing = sorted({s for _, s in keys} - set(by_shape))
     if missing:
         raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
-    fig, axes = plt.subplots(
-        len(runs), len(shapes), figsize=(2.4 * len(shapes), 2.4 * len(runs)), squeeze=False
-    )
-    step = 0.05
-    thin = [step * i for i in range(-levels, levels + 1) if i != 0]
+    panels = {}
     for path, (run, shape) in zip(models, keys, strict=True):
-        ax = axes[runs.index(run), shapes.index(shape)]
         sample = by_shape[shape]
-        extent = 1.2 * float(sample.scale)
-        lo, hi = sample.center - extent, sample.center + extent
-        sdf, _ = network_sdf(path, sample.center, float(sample.scale))
-        xs, ys, values = grid_values(sdf, lo, hi, resolution)
-        ax.contour(xs, ys, values, levels=[v for v in thin if v < 0], colors="tab:blue",
-                   linewidths=0.5)
-        ax.contour(xs, ys, values, levels=[v for v in thin if v > 0], colors="tab:red",
-                   linewidths=0.5)
-        if values.min() < 0 < values.max():
-            ax.contour(xs, ys, values, levels=[0.0], colors="black", linewidths=1.8)
-        if sample.gt_points is not None:
-            gt = sample.gt_points[:: max(1, len(sample.gt_points) // 300)]
-            ax.scatter(gt[:, 0], gt[:, 1], s=1.2, color="tab:green", zorder=3, linewidths=0)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[1], hi[1])
-        ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    for i, run in enumerate(runs):
-        axes[i, 0].set_ylabel(run_label(run))
-    for j, shape in enumerate(shapes):
-        axes[0, j].set_title(shape)
-    fig.tight_layout()
-    return _save(fig, out)
+        truth = None
+        if shape not in SHAPES_2D and sample.gt_points is not None:
+            truth = sample.gt_points[:: max(1, len(sample.gt_points) // 2000)]
+        net, _ = load_model(path)
+        panels[(run, shape)] = plots2d.panel_for(
+            net, shape, sample.center, float(sample.scale), resolution, truth=truth
+        )
+    return plots2d.levelset_figure(panels, out, label=run_label)
 
 
 # ------------------------------------------------------------------ 3D renders
@@ -266,14 +217,16 @@ def render_figure(
     if missing:
         raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
     fig, axes = plt.subplots(
-        len(shapes), len(runs) + 1, figsize=(1.9 * (len(runs) + 1), 1.9 * len(shapes)),
+        len(shapes),
+        len(runs) + 1,
+        figsize=(1.9 * (len(runs) + 1), 1.9 * len(shapes)),
         squeeze=False,
     )
     frames = {}
     for i, shape in enumerate(shapes):
         sample = by_shape[shape]
-        reference = sample.gt_points if sample.gt_points is not None else sample.to_original(
-            sample.points
+        reference = (
+            sample.gt_points if sample.gt_points is not None else sample.to_original(sample.points)
         )
         lo, hi = reference.min(axis=0), reference.max(axis=0)
         frames[shape] = ((lo + hi) / 2, 0.62 * float(np.linalg.norm(hi - lo)))
@@ -284,8 +237,9 @@ def render_figure(
         i = shapes.index(shape)
         points, normals = _mesh_samples(path, n_points)
         ax = axes[i, runs.index(run) + 1]
-        ax.imshow(render_points(points, normals, *frames[shape], size=size), cmap="gray",
-                  vmin=0, vmax=1)
+        ax.imshow(
+            render_points(points, normals, *frames[shape], size=size), cmap="gray", vmin=0, vmax=1
+        )
         if len(points) == 0:
             ax.text(0.5, 0.5, "no surface", ha="center", va="center", transform=ax.transAxes)
     for ax in axes.ravel():
@@ -321,12 +275,14 @@ def loss_curves(logs: Sequence[str | Path], term: str) -> dict[str, pd.DataFrame
     curves = {}
     for run, series in per_run.items():
         table = pd.concat(series, axis=1, join="inner")
-        curves[run] = pd.DataFrame({
-            "iteration": table.index.to_numpy(),
-            "median": table.median(axis=1).to_numpy(),
-            "min": table.min(axis=1).to_numpy(),
-            "max": table.max(axis=1).to_numpy(),
-        })
+        curves[run] = pd.DataFrame(
+            {
+                "iteration": table.index.to_numpy(),
+                "median": table.median(axis=1).to_numpy(),
+                "min": table.min(axis=1).to_numpy(),
+                "max": table.max(axis=1).to_numpy(),
+            }
+        )
     return curves
 
 
@@ -339,8 +295,14 @@ def loss_figure(logs: Sequence[str | Path], out: str | Path) -> Path:
     for ax, term in zip(axes, LOSS_TERMS, strict=True):
         for run, curve in loss_curves(logs, term).items():
             line = ax.plot(curve["iteration"], curve["median"], label=run_label(run), lw=1.2)[0]
-            ax.fill_between(curve["iteration"], curve["min"], curve["max"], alpha=0.15,
-                            color=line.get_color(), linewidth=0)
+            ax.fill_between(
+                curve["iteration"],
+                curve["min"],
+                curve["max"],
+                alpha=0.15,
+                color=line.get_color(),
+                linewidth=0,
+            )
         if term != "w_div":
             ax.set_yscale("log", nonpositive="mask")
         ax.set_title("divergence weight" if term == "w_div" else term)

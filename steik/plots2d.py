@@ -12,7 +12,7 @@ Only matplotlib, numpy and torch are needed (the figures are also made on GPU ma
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,9 @@ class Panel:
     axis_x: np.ndarray
     axis_y: np.ndarray
     values: np.ndarray
+    truth: np.ndarray | None = None
+    """Ground-truth points `[M, 2]` (original units) drawn dotted; None: the exact SPEC 9 curve
+    of `shape`."""
 
 
 @torch.no_grad()
@@ -57,6 +60,7 @@ def panel_for(
     resolution: int = 256,
     extent: float = shapes2d.GRID_EXTENT,
     device: torch.device | str = "cpu",
+    truth: np.ndarray | None = None,
 ) -> Panel:
     """Evaluate a K = 1 network on a `resolution^2` grid over [-extent, extent]^2 (normalised)."""
     points = shapes2d.grid(resolution, extent).astype(np.float32)
@@ -67,6 +71,7 @@ def panel_for(
         axis_x=axis * scale + center[0],
         axis_y=axis * scale + center[1],
         values=u.reshape(resolution, resolution) * scale,
+        truth=truth,
     )
 
 
@@ -99,9 +104,12 @@ def draw_panel(ax: plt.Axes, panel: Panel) -> None:
             ax.contour(
                 panel.axis_x, panel.axis_y, values, levels=[0.0], colors="black", linewidths=1.6
             )
-    outline = shapes2d.outline(panel.shape)
-    closed = np.concatenate([outline, outline[:1]])
-    ax.plot(closed[:, 0], closed[:, 1], linestyle=":", color="0.45", linewidth=1.2)
+    if panel.truth is None:
+        outline = shapes2d.outline(panel.shape)
+        closed = np.concatenate([outline, outline[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], linestyle=":", color="0.45", linewidth=1.2)
+    else:
+        ax.scatter(panel.truth[:, 0], panel.truth[:, 1], s=0.8, color="0.45", linewidths=0)
     ax.set_xlim(panel.axis_x[0], panel.axis_x[-1])
     ax.set_ylim(panel.axis_y[0], panel.axis_y[-1])
     ax.set_aspect("equal")
@@ -119,11 +127,15 @@ def _save(fig: plt.Figure, out: str | Path) -> Path:
     return out
 
 
-def levelset_figure(panels: dict[tuple[str, str], Panel], out: str | Path) -> Path:
+def levelset_figure(
+    panels: dict[tuple[str, str], Panel],
+    out: str | Path,
+    label: Callable[[str], str] = lambda method: METHOD_LABELS.get(method, method),
+) -> Path:
     """Methods x shapes grid of level-set panels keyed by (method, shape) -> a PNG at `out`.
 
     Rows follow the order methods first appear in `panels`, columns the shapes'; a missing
-    (method, shape) pair is left blank.
+    (method, shape) pair is left blank. `label` names a row.
     """
     if not panels:
         raise SteikError("no models to draw; pass --models")
@@ -145,7 +157,7 @@ def levelset_figure(panels: dict[tuple[str, str], Panel], out: str | Path) -> Pa
             if i == 0:
                 ax.set_title(shape, fontsize=10)
             if j == 0:
-                ax.set_ylabel(METHOD_LABELS.get(method, method), fontsize=8)
+                ax.set_ylabel(label(method), fontsize=8)
     fig.tight_layout(pad=0.3)
     return _save(fig, out)
 
