@@ -152,6 +152,8 @@ def test_shapes_key_and_iteration_scale(tmp_path):
         ({"train": {"iterations_scale": "fast"}}, "iterations_scale"),
         ({"extract": {"defaults": {"resolutoin": 64}}}, "resolutoin"),
         ({"resources": {"train": {"gpu": 2}}}, "gpu"),
+        ({"experiment2d": {"in_al": True}}, "in_al"),
+        ({"experiment2d": {"resolution": 4}}, "resolution"),
     ],
 )
 def test_schema_names_the_offending_key(change, key):

@@ -10,8 +10,9 @@
 # Settings come from the usual keys: the first 2D dataset of `datasets` with its `sample`
 # options, `methods`, `experiment2d.seeds` (default: `seeds`), and `train.overrides` /
 # `train.iterations_scale` / `train.device` for that dataset; `experiment2d.in_all` puts the
-# experiment into the default target. The 2D analysis uses the CLI's defaults (512^2 grid;
-# snapshots at training fractions 0.1, 0.2, 0.3, 0.4, 1.0; the snowflake in the strip).
+# experiment into the default target and `experiment2d.resolution` sets the scoring grid
+# (default 512^2). Snapshots are taken at training fractions 0.1, 0.2, 0.3, 0.4, 1.0; the
+# snowflake is the shape of the strip.
 
 include: "experiment2d_common.smk"
 
@@ -63,6 +64,8 @@ rule table2d:
         rows=f"{TABLES}/2d.parquet",
         summary=f"{TABLES}/2d_summary.parquet",
         markdown=f"{TABLES}/2d.md",
+    params:
+        resolution=config.get("experiment2d", {}).get("resolution", 512),
     log:
         "logs/experiment2d/table.log",
     threads: res("evaluate", "threads")
@@ -73,7 +76,7 @@ rule table2d:
         ENV
     shell:
         "steik experiment2d table --models {input.models} --samples {input.samples} "
-        "--out {output.rows} --device cpu > {log} 2>&1"
+        "--out {output.rows} --resolution {params.resolution} --device cpu > {log} 2>&1"
 
 
 rule figure2d:
