@@ -39,35 +39,6 @@ def _ci_profile_module():
     return module
 
 
-def small_config(results: Path, resources: Path, shapes_2d: list[str], shapes_3d: list[str],
-                 methods: list[str]) -> dict:
-    """Demo shapes x methods at test size (60 and 150 iterations, coarse grids, no figures)."""
-    shapes = {name: picked for name, picked in (("demo3d", shapes_3d), ("demo2d", shapes_2d))
-              if picked}
-    return {
-        "datasets": list(shapes),
-        "methods": methods,
-        "shapes": shapes,
-        "seeds": [0],
-        "results_root": str(results),
-        "resources_root": str(resources),
-        "sample": {
-            "defaults": {"n_points": 2000, "n_gt": 4000, "n_occ": 4000, "seed": 0},
-            "per_dataset": {"demo2d": {"n_points": 400, "n_gt": 2000, "n_occ": 4096, "seed": 0}},
-        },
-        "train": {"device": "cpu", "overrides": [
-            {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
-                     "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
-            {"datasets": ["demo2d"], "set": {"iterations": 150, "hidden": 32, "layers": 3}},
-        ]},
-        "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
-        "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
-        "figures": {"enabled": False},
-        "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
-                      for rule in ("sample", "train", "extract", "evaluate", "tables")},
-    }
-
-
 def run(workdir: Path, config: dict, extra: list[str]) -> tuple[float, int, int]:
     """Run the config in `workdir`: (wall seconds, sbatch submissions, Snakemake jobs run)."""
     workdir.mkdir(parents=True)
@@ -110,8 +81,10 @@ def main() -> None:
             ("slurm, no groups", ["--profile", str(ungrouped)]),
         ):
             workdir = tmp / label.replace(" ", "_").replace(",", "")
-            config = small_config(workdir / "results", workdir / "resources", args.shapes_2d,
-                                  args.shapes_3d, args.methods)
+            shapes = {d: picked for d, picked in (("demo3d", args.shapes_3d),
+                                                  ("demo2d", args.shapes_2d)) if picked}
+            config = ci.small_config(workdir / "results", workdir / "resources", shapes,
+                                     args.methods)
             rows.append((label, *run(workdir, config, extra)))
 
     n_shapes = len(args.shapes_2d) + len(args.shapes_3d)

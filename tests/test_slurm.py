@@ -165,41 +165,14 @@ METHODS = ["steik"]
 N_RUNS = sum(len(shapes) for shapes in SHAPES.values()) * len(METHODS)
 
 
-def _tiny_config(results: Path, resources: Path) -> dict:
-    """One 3D and one 2D demo shape x StEik, a few iterations, no figures (CPU seconds a job)."""
-    return {
-        "datasets": list(SHAPES),
-        "methods": METHODS,
-        "shapes": SHAPES,
-        "seeds": [0],
-        "results_root": str(results),
-        "resources_root": str(resources),
-        "sample": {
-            "defaults": {"n_points": 2000, "n_gt": 4000, "n_occ": 4000, "seed": 0},
-            "per_dataset": {"demo2d": {"n_points": 400, "n_gt": 2000, "n_occ": 4096, "seed": 0}},
-        },
-        "train": {
-            "device": "cpu",
-            "overrides": [
-                {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
-                         "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
-                # The 2D circle needs a little more to grow a zero level set.
-                {"datasets": ["demo2d"], "set": {"iterations": 150, "hidden": 32, "layers": 3}},
-            ],
-        },
-        "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
-        "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
-        "figures": {"enabled": False},
-        "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
-                      for rule in ("sample", "train", "extract", "evaluate", "tables")},
-    }
-
-
 def _tiny_workdir(workdir: Path) -> list[str]:
     """Write the tiny config into `workdir`; return the snakemake arguments that run it there."""
     workdir.mkdir(parents=True)
     config = workdir / "config.yaml"
-    config.write_text(yaml.safe_dump(_tiny_config(workdir / "results", workdir / "resources")))
+    tiny = _ci_profile_module().small_config(
+        workdir / "results", workdir / "resources", SHAPES, METHODS
+    )
+    config.write_text(yaml.safe_dump(tiny))
     return ["--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
             "--configfile", str(config)]
 

@@ -6,6 +6,7 @@ database. So the copy written here differs from profiles/slurm/config.yaml in ex
 to the node's CPUs (a group job wider than the node would pend forever), squeue-based job status
 with a 2 s first check. Everything else (groups, retries, resource expressions) is as shipped.
 `--no-groups` also drops the grouping, to count submissions without it (bench/bench_slurm.py).
+`small_config` is the test-size workflow config that the cluster tests and that bench run.
 
     python .ci/slurm/ci_profile.py OUT_DIR [--no-groups]    # then: snakemake --profile OUT_DIR
 """
@@ -49,6 +50,40 @@ def ci_profile(cpus: int, memory_mb: int, groups: bool = True) -> dict:
         profile.pop("groups", None)
         profile.pop("group-components", None)
     return profile
+
+
+def small_config(
+    results: Path, resources: Path, shapes: dict[str, list[str]], methods: list[str]
+) -> dict:
+    """A workflow config of demo `shapes` ({dataset: [shape, ...]}) x `methods` at test size
+    (60 iterations, 150 for 2D, coarse grids, no figures): seconds of CPU per job, so the cluster
+    tests and bench/bench_slurm.py measure scheduling rather than training."""
+    return {
+        "datasets": list(shapes),
+        "methods": methods,
+        "shapes": shapes,
+        "seeds": [0],
+        "results_root": str(results),
+        "resources_root": str(resources),
+        "sample": {
+            "defaults": {"n_points": 2000, "n_gt": 4000, "n_occ": 4000, "seed": 0},
+            "per_dataset": {"demo2d": {"n_points": 400, "n_gt": 2000, "n_occ": 4096, "seed": 0}},
+        },
+        "train": {
+            "device": "cpu",
+            "overrides": [
+                {"set": {"iterations": 60, "log_every": 10, "checkpoint_every": 30,
+                         "n_manifold": 500, "n_offsurface": 500, "hidden": 16, "layers": 2}},
+                # The 2D circle needs a little more to grow a zero level set.
+                {"datasets": ["demo2d"], "set": {"iterations": 150, "hidden": 32, "layers": 3}},
+            ],
+        },
+        "extract": {"defaults": {"resolution": 32}, "per_dataset": {"demo2d": {"resolution": 64}}},
+        "evaluate": {"defaults": {"n_samples": 2000, "seed": 0}},
+        "figures": {"enabled": False},
+        "resources": {rule: {"threads": 1, "mem_mb": 500, "runtime": 10}
+                      for rule in ("sample", "train", "extract", "evaluate", "tables")},
+    }  # fmt: skip
 
 
 def write_ci_profile(dest: Path, groups: bool = True) -> Path:

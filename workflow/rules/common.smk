@@ -385,8 +385,8 @@ def all_targets():
         for suffix in (".parquet", "_summary.parquet", ".md", ".html"):
             targets.append(str(TABLES / f"{dataset}{suffix}"))
     targets += [str(TABLES / f"runtime{suffix}") for suffix in (".parquet", ".md", ".html")]
-    if config.get("experiment2d", {}).get("in_all", False):
-        targets += experiment2d_targets()  # experiment2d_common.smk
+    if E2D_CONFIG["in_all"]:  # experiment2d_common.smk
+        targets += experiment2d_targets()
     return targets + figure_targets()
 
 

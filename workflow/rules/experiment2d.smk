@@ -65,7 +65,7 @@ rule table2d:
         summary=f"{TABLES}/2d_summary.parquet",
         markdown=f"{TABLES}/2d.md",
     params:
-        resolution=config.get("experiment2d", {}).get("resolution", 512),
+        resolution=E2D_CONFIG["resolution"],
     log:
         "logs/experiment2d/table.log",
     threads: res("evaluate", "threads")

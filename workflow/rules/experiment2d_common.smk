@@ -6,7 +6,8 @@ E2D_DATASETS = [d for d in DATASETS if dimension(d) == 2]
 E2D_DATASET = E2D_DATASETS[0] if E2D_DATASETS else None
 E2D = RESULTS / "2d"
 E2D_STRIP_SHAPE = "snowflake"
-E2D_SEEDS = list(config.get("experiment2d", {}).get("seeds", SEEDS))
+E2D_CONFIG = {"in_all": False, "resolution": 512, "seeds": SEEDS, **config.get("experiment2d", {})}
+E2D_SEEDS = list(E2D_CONFIG["seeds"])
 
 
 def e2d_shapes():
