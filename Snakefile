@@ -29,7 +29,6 @@ include: "workflow/rules/mesh.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/report.smk"
-include: "workflow/rules/experiment2d.smk"
 
 
 rule all:

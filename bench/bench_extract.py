@@ -40,7 +40,7 @@ def child(args: argparse.Namespace, mode: str, resolution: int, vertices_out: st
 
     from steik import mesh
     from steik.methods import preset
-    from steik.train import build_network, load_model
+    from steik.model import build_network, load_model
 
     device, chunk = args.device, args.chunk
     points, center, scale = SCAN_BOX, np.zeros(3), 1.0

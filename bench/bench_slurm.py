@@ -1,9 +1,9 @@
-"""Local vs SLURM wall time of a small config, and sbatch submissions with and without grouping.
+"""Local vs SLURM wall time of a small config, and the sbatch submissions of batched jobs.
 
-Runs the same small demo config three times in fresh temporary folders, one after another:
-locally with `--cores <node CPUs>`, through the SLURM profile as CI runs it (groups on), and
-through it with the groups removed. Prints wall time, SLURM jobs submitted and the Snakemake
-jobs they carried, plus the submission count the shipped grouping gives a paper-size run.
+Runs the same small demo config twice in fresh temporary folders, one after another: locally
+with `--cores <node CPUs>` and through the SLURM profile as CI runs it. Prints wall time, SLURM
+jobs submitted and the Snakemake jobs run, plus the submissions a paper-size run makes with the
+shipped batch size (train, extract and evaluate are one job per batch of shapes).
 
 Needs the one-node cluster of .ci/slurm/start.sh (or any idle node named localhost).
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import math
 import os
 import re
 import subprocess
@@ -69,16 +68,13 @@ def main() -> None:
 
     ci = _ci_profile_module()
     cpus, memory_mb = ci.node_cpus_and_memory()
-    shipped = yaml.safe_load(ci.PROFILE.read_text())
     with tempfile.TemporaryDirectory(prefix="bench_slurm_") as tmp:
         tmp = Path(tmp)
-        grouped = ci.write_ci_profile(tmp / "profile_grouped")
-        ungrouped = ci.write_ci_profile(tmp / "profile_ungrouped", groups=False)
+        profile = ci.write_ci_profile(tmp / "profile")
         rows = []
         for label, extra in (
             ("local --cores", ["--cores", str(cpus)]),
-            ("slurm, grouped", ["--profile", str(grouped)]),
-            ("slurm, no groups", ["--profile", str(ungrouped)]),
+            ("slurm", ["--profile", str(profile)]),
         ):
             workdir = tmp / label.replace(" ", "_").replace(",", "")
             shapes = {d: picked for d, picked in (("demo3d", args.shapes_3d),
@@ -94,18 +90,17 @@ def main() -> None:
     for label, seconds, submissions, jobs in rows:
         print(f"{label:<18} {seconds:8.1f} {submissions:7d} {jobs:5d}")
 
-    # What the shipped grouping does to a paper-size run (ShapeNet: 260 shapes x 6 methods):
-    # per-shape jobs of a grouped rule are packed `group-components` at a time.
-    groups, size = shipped.get("groups", {}), shipped.get("group-components", {})
-    shapes, runs = 260, 260 * 6
-    per_rule = {"sample": shapes, "train": runs, "extract": runs, "evaluate": runs}
-    grouped_total = sum(
-        math.ceil(n / size.get(groups[rule], 1)) if rule in groups else n
-        for rule, n in per_rule.items()
-    )
-    print(f"ShapeNet 260 x 6, shipped groups {groups}: sample+train+extract+evaluate "
-          f"submissions {grouped_total} vs {sum(per_rule.values())} without groups "
-          "(tables and figures not counted)")
+    # A paper-size run (ShapeNet: 260 shapes x 6 methods) with config/shapenet.yaml's batch size.
+    from steik.batching import split_batches
+
+    size = yaml.safe_load((ROOT / "config" / "shapenet.yaml").read_text())["train"]["batch_size"]
+    batches = len(split_batches([f"shape{i}" for i in range(260)], size))
+    per_rule = {"sample": 260, "train": batches * 6, "extract": batches * 6,
+                "evaluate": batches * 6}  # fmt: skip
+    print(f"ShapeNet 260 x 6 with batch_size {size}: {batches} batches, sample+train+extract+"
+          f"evaluate submissions {sum(per_rule.values())} vs {260 + 3 * 260 * 6} with one job "
+          "per shape (tables and figures not counted)")
+
 
 if __name__ == "__main__":
     main()

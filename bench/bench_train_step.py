@@ -25,7 +25,8 @@ from torch import nn
 
 from steik.losses import divergence_term, eikonal_term, inter_term, sdf_term
 from steik.methods import preset
-from steik.train import build_network, loss_terms
+from steik.model import build_network
+from steik.objectives import loss_terms
 
 CONFIGS = [  # (label, method, layers, hidden)
     ("DiGS", "digs", 5, 256),

@@ -6,17 +6,28 @@ Which metrics apply follows the sample's `ground_truth` (SPEC 7):
 |---|---|
 | `points` (SRB) | chamfer, hausdorff (vs `gt_points`), chamfer_scan, hausdorff_scan |
 | `shapenet` | chamfer_sq (G = the input cloud), iou (network sign at `occ_points`) |
-| `mesh` (demo, folder meshes, 2D curves) | all of them |
+| `mesh` (demo, folder meshes) | all of them |
 | `none` (scene) | chamfer_scan, hausdorff_scan |
+| SPEC 9 shape (exact curve) | chamfer, hausdorff, iou, eikonal, spurious, corner (see below) |
 
 Every other metric is NaN. IoU is the network's own inside test (u < 0 at the occupancy points
 mapped into the training frame), not the mesh's, so it is computed even without a surface.
+
+The 2D shapes of SPEC 9 are scored against their exact curves (the paper's 2D figure, with
+numbers): Chamfer and Hausdorff between the extracted zero contour and the curve, IoU and the
+eikonal residual mean | |grad u| - 1 | on the extraction's grid over the training domain, the
+contour's connected pieces (every one beyond the first is spurious) and the distance from each
+polygon corner to the contour (the rounding a divergence term causes). Networks kept during
+training (`snapshots.pt`) are scored the same way, without the eikonal residual.
+
 The row also carries the identifiers, timings and provenance of training and extraction.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,28 +37,19 @@ import pandas as pd
 import torch
 
 from steik import mesh, metrics
+from steik.data import shapes2d
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
+from steik.model import ModelMeta, check_model_matches_sample, load_model, load_snapshots
+from steik.tables import CURVE_METRICS, ROW_COLUMNS, SNAPSHOT_COLUMNS, SURFACE_METRICS
 
-ROW_COLUMNS: tuple[str, ...] = (
-    "dataset", "shape", "method", "seed", "neuron", "structure", "init", "div", "n_params",
-    "iterations", "n_points", "chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan",
-    "chamfer_sq", "iou", "chamfer_l1", "normal_consistency", "fscore", "train_seconds",
-    "ms_per_iter", "extract_seconds", "device", "torch_version", "steik_version", "config_hash",
-    "status", "message",
-)  # fmt: skip
-"""The metrics-row columns, in order (DESIGN 2)."""
-
-METRIC_COLUMNS: tuple[str, ...] = (
-    "chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan", "chamfer_sq", "iou", "chamfer_l1",
-    "normal_consistency", "fscore",
-)  # fmt: skip
+METRIC_COLUMNS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS)
 
 APPLICABLE: dict[str, tuple[str, ...]] = {
     "points": ("chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan"),
     "shapenet": ("chamfer_sq", "iou"),
-    "mesh": METRIC_COLUMNS,
+    "mesh": SURFACE_METRICS,
     "none": ("chamfer_scan", "hausdorff_scan"),
 }
 """Metrics reported for each kind of ground truth; the rest are NaN."""
@@ -74,10 +76,16 @@ class EvaluationConfig:
     """F-score threshold tau as a fraction of the ground truth's bounding-box diagonal."""
     chunk: int = 131_072
     """Points per network call for the IoU inside test."""
+    curve_samples: int = 20_000
+    """2D shapes with an exact curve: arc-length samples of the curve (curve -> contour)."""
 
     def __post_init__(self) -> None:
         if self.n_samples is not None and self.n_samples < 1:
             raise SteikError(f"--n-samples must be positive, got {self.n_samples}")
+        if self.seed < 0:
+            raise SteikError(f"--seed must be 0 or more, got {self.seed}")
+        if self.curve_samples < 1 or self.chunk < 1:
+            raise SteikError("curve_samples and chunk must be positive")
         if not self.fscore_fraction > 0:
             raise SteikError(f"fscore_fraction must be positive, got {self.fscore_fraction}")
 
@@ -120,11 +128,6 @@ def surface_metrics(
     return out
 
 
-def _structure(config: dict[str, Any]) -> str:
-    """`L x h` as the paper writes it."""
-    return f"{config.get('layers')} x {config.get('hidden')}"
-
-
 def _read_mesh_for(sample: Sample, mesh_path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Vertices `[V, d]` and cells of the mesh file, checked against the sample's dimension."""
     vertices, cells = mesh.read_surface(mesh_path)
@@ -140,6 +143,155 @@ def _read_mesh_for(sample: Sample, mesh_path: Path) -> tuple[np.ndarray, np.ndar
     return vertices[:, : sample.dim], cells
 
 
+# ----------------------------------------------------------------- 2D shapes with exact curves
+
+
+@functools.lru_cache(maxsize=8)
+def _exact_inside(
+    shape: str, grid: mesh.Grid, center: tuple[float, ...], scale: float
+) -> np.ndarray:
+    """bool `grid.shape`: grid points inside the exact curve (cached: every run of a shape is
+    scored on the same grid, and the polygon test is the slow part)."""
+    index = np.indices(grid.shape).reshape(grid.dim, -1).T
+    points = np.asarray(grid.origin) + index * grid.spacing
+    inside = shapes2d.signed_distance(shape, points * scale + np.asarray(center)) < 0
+    inside = inside.reshape(grid.shape)
+    inside.flags.writeable = False
+    return inside
+
+
+def curve_metrics(
+    lines: Sequence[np.ndarray], shape: str, spacing: float, curve_samples: int
+) -> dict[str, float]:
+    """Chamfer, Hausdorff, contour pieces and corner errors of polylines (original units)
+    against the exact curve of SPEC 9 shape `shape`; `spacing` is the extraction grid's step."""
+    curve, _ = shapes2d.curve_samples(shape, curve_samples)
+    out = metrics.curve_distances(
+        lines, lambda xy: shapes2d.signed_distance(shape, xy), curve, spacing / 16.0
+    )
+    out["n_components"], out["spurious"] = metrics.count_components(lines)
+    polygon = shapes2d.get_shape(shape)
+    if polygon.is_circle:
+        out.update(corner=math.nan, corner_convex=math.nan, corner_concave=math.nan)
+    else:
+        out.update(metrics.corner_errors(lines, polygon.vertices))
+    return out
+
+
+def _grid_iou(values: np.ndarray, shape: str, grid: mesh.Grid, sample: Sample) -> float:
+    """IoU of the network's inside (u < 0) and the exact inside at the grid points."""
+    truth = _exact_inside(shape, grid, tuple(np.asarray(sample.center, float)), float(sample.scale))
+    return metrics.iou(values.reshape(grid.shape) < 0, truth)
+
+
+def curve_row_metrics(
+    network: torch.nn.Module,
+    sample: Sample,
+    shape: str,
+    vertices: np.ndarray,
+    cells: np.ndarray,
+    grid: mesh.Grid,
+    config: EvaluationConfig,
+    device: torch.device | str,
+) -> dict[str, float]:
+    """Every metric column of a 2D run against its exact curve (module docstring)."""
+    out = dict.fromkeys(METRIC_COLUMNS, math.nan)
+    lines = metrics.polylines(vertices, cells)
+    out.update(curve_metrics(lines, shape, grid.spacing * sample.scale, config.curve_samples))
+    index = np.indices(grid.shape).reshape(grid.dim, -1).T
+    points = grid.points(torch.from_numpy(index)).numpy()
+    u, gradient = mesh.evaluate_with_gradient(network, points, device, config.chunk)
+    out["iou"] = _grid_iou(u, shape, grid, sample)
+    out["eikonal"] = float(np.abs(gradient - 1.0).mean())
+    return out
+
+
+def score_snapshots(
+    snapshot_path: str | Path,
+    sample: Sample,
+    sample_path: str | Path,
+    grid: mesh.Grid,
+    config: EvaluationConfig = EvaluationConfig(),
+    device: torch.device | str = "cpu",
+) -> list[dict[str, Any]]:
+    """Rows (`SNAPSHOT_COLUMNS`) scoring every network of a snapshot file on `grid` (the final
+    model's extraction grid) against the sample's exact curve."""
+    shape = shapes2d.exact_curve(sample)
+    if shape is None:
+        raise SteikError(
+            f"{snapshot_path}: snapshots are scored against an exact 2D curve; {sample_path} has "
+            "none (only the demo2d shapes do)"
+        )
+    networks, meta = load_snapshots(snapshot_path)
+    check_model_matches_sample(meta, sample, snapshot_path, sample_path)
+    iterations = int(meta["config"]["iterations"])
+    rows = []
+    for network, iteration, weight in zip(networks, meta["iterations"], meta["w_div"], strict=True):
+        values = mesh.evaluate_grid(network.to(device), grid, device, config.chunk)
+        vertices, cells = mesh.contour_2d(values, grid, sample.center, sample.scale)
+        scores = curve_metrics(
+            metrics.polylines(vertices, cells),
+            shape,
+            grid.spacing * sample.scale,
+            config.curve_samples,
+        )
+        scores["iou"] = _grid_iou(values, shape, grid, sample)
+        row = {
+            "dataset": sample.dataset,
+            "shape": sample.shape,
+            "method": str(meta["config"]["name"]),
+            "seed": int(meta["seed"]),
+            "fraction": iteration / iterations,
+            "iteration": int(iteration),
+            "w_div": float(weight),
+            **scores,
+        }
+        rows.append({column: row[column] for column in SNAPSHOT_COLUMNS})
+    return rows
+
+
+# ----------------------------------------------------------------- one row
+
+
+def _row(
+    sample: Sample, meta: ModelMeta, record: dict[str, Any], values: dict[str, float], n_cells: int
+) -> dict[str, Any]:
+    """The metrics row (`ROW_COLUMNS`) of one run from its parts."""
+    config = dict(meta.get("config", {}))
+    status = "ok"
+    if meta.get("status") == "diverged":
+        status = "diverged"
+    elif record["status"] == "no_surface" or n_cells == 0:
+        status = "no_surface"
+    messages = [str(meta.get("message") or ""), str(record.get("message") or "")]
+    row: dict[str, Any] = {
+        "dataset": sample.dataset,
+        "shape": sample.shape,
+        "method": str(config.get("name", "")),
+        "seed": int(meta.get("seed", 0)),
+        "neuron": str(config.get("neuron", "")),
+        "structure": f"{config.get('layers')} x {config.get('hidden')}",
+        "init": str(config.get("init", "")),
+        "div": str(config.get("div", "")),
+        "n_params": int(meta.get("n_params", 0)),
+        "iterations": int(meta.get("iterations", 0)),
+        "n_points": int(config.get("n_manifold", 0)) + int(config.get("n_offsurface", 0)),
+        **values,
+        "train_seconds": float(meta.get("train_seconds", math.nan)),
+        "ms_per_iter": float(meta.get("ms_per_iter", math.nan)),
+        "n_shapes_batch": int(meta.get("n_shapes_batch", 1)),
+        "extract_seconds": float(record["extract_seconds"]),
+        "device": str(meta.get("device", "")),
+        "torch_version": str(meta.get("torch_version", "")),
+        "steik_version": str(meta.get("steik_version", "")),
+        "config_hash": str(meta.get("config_hash", "")),
+        "source": sample.source,
+        "status": status,
+        "message": "; ".join(m for m in messages if m),
+    }
+    return {column: row[column] for column in ROW_COLUMNS}
+
+
 def evaluate(
     mesh_path: str | Path,
     model_path: str | Path,
@@ -148,12 +300,20 @@ def evaluate(
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """The metrics row (a dict with `ROW_COLUMNS` in order) for one extracted shape."""
-    from steik.train import load_model
+    return _evaluate(Path(mesh_path), Path(model_path), Path(sample_path), config, device)[0]
 
-    mesh_path, model_path, sample_path = Path(mesh_path), Path(model_path), Path(sample_path)
+
+def _evaluate(
+    mesh_path: Path,
+    model_path: Path,
+    sample_path: Path,
+    config: EvaluationConfig,
+    device: torch.device | str,
+) -> tuple[dict[str, Any], Sample, mesh.Grid | None]:
+    """The row, the sample and the extraction grid (None for a record without one)."""
     sample = load_sample(sample_path)
     network, meta = load_model(model_path, device)
-    mesh.check_model_matches_sample(meta, sample, model_path, sample_path)
+    check_model_matches_sample(meta, sample, model_path, sample_path)
     record = mesh.read_sidecar(mesh_path)
     recorded = record.get("model_sha256")
     if recorded is not None and recorded != sha256_file(model_path):
@@ -162,60 +322,73 @@ def evaluate(
             f"from {model_path}; run `steik extract` again"
         )
     vertices, cells = _read_mesh_for(sample, mesh_path)
-    inside = None
-    if sample.occ_points is not None:
-        local = sample.to_normalised(sample.occ_points).astype(np.float32)
-        try:
-            u = mesh.evaluate_points(network, local, device, config.chunk)
-        except mesh.NonFiniteOutputError as error:
-            raise SteikError(f"model {model_path}: {error}") from None
-        inside = u < 0
-    values = surface_metrics(sample, vertices, cells, inside, config)
+    grid = mesh.Grid(**{k: tuple(v) if k != "spacing" else v for k, v in record["grid"].items()})
+    curve = shapes2d.exact_curve(sample)
+    if curve is not None:
+        values = curve_row_metrics(network, sample, curve, vertices, cells, grid, config, device)
+    else:
+        inside = None
+        if sample.occ_points is not None:
+            local = sample.to_normalised(sample.occ_points).astype(np.float32)
+            try:
+                u = mesh.evaluate_points(network, local, device, config.chunk)
+            except mesh.NonFiniteOutputError as error:
+                raise SteikError(f"model {model_path}: {error}") from None
+            inside = u < 0
+        values = surface_metrics(sample, vertices, cells, inside, config)
+    return _row(sample, meta, record, values, len(cells)), sample, grid
 
-    model_config = dict(meta.get("config", {}))
-    status = "ok"
-    messages = [str(meta.get("message") or "")]
-    if meta.get("status") == "diverged":
-        status = "diverged"
-    elif record["status"] == "no_surface" or len(cells) == 0:
-        status = "no_surface"
-    if record.get("message"):
-        messages.append(str(record["message"]))
-    row: dict[str, Any] = {
-        "dataset": sample.dataset,
-        "shape": sample.shape,
-        "method": str(model_config.get("name", "")),
-        "seed": int(meta.get("seed", 0)),
-        "neuron": str(model_config.get("neuron", "")),
-        "structure": _structure(model_config),
-        "init": str(model_config.get("init", "")),
-        "div": str(model_config.get("div", "")),
-        "n_params": int(meta.get("n_params", 0)),
-        "iterations": int(meta.get("iterations", 0)),
-        "n_points": int(model_config.get("n_manifold", 0))
-        + int(model_config.get("n_offsurface", 0)),
-        **values,
-        "train_seconds": float(meta.get("train_seconds", math.nan)),
-        "ms_per_iter": float(meta.get("ms_per_iter", math.nan)),
-        "extract_seconds": float(record["extract_seconds"]),
-        "device": str(meta.get("device", "")),
-        "torch_version": str(meta.get("torch_version", "")),
-        "steik_version": str(meta.get("steik_version", "")),
-        "config_hash": str(meta.get("config_hash", "")),
-        "status": status,
-        "message": "; ".join(m for m in messages if m),
-    }
-    return {column: row[column] for column in ROW_COLUMNS}
+
+def write_rows(rows: Sequence[dict[str, Any]], out: str | Path, columns=ROW_COLUMNS) -> Path:
+    """Write rows as a Parquet file (atomically), in `columns` order, metrics as float64."""
+    out = Path(out)
+    if out.suffix != ".parquet":
+        raise SteikError(f"metrics output {out} must end in .parquet")
+    frame = pd.DataFrame(list(rows), columns=list(columns))
+    for column in (*METRIC_COLUMNS, "fraction", "w_div"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype(np.float64)
+    with atomic_path(out) as tmp:
+        frame.to_parquet(tmp, index=False)
+    return out
 
 
 def write_row(row: dict[str, Any], out: str | Path) -> Path:
     """Write one row as a Parquet file (atomically), columns in `ROW_COLUMNS` order."""
-    out = Path(out)
-    if out.suffix != ".parquet":
-        raise SteikError(f"metrics output {out} must end in .parquet")
-    frame = pd.DataFrame([row], columns=list(ROW_COLUMNS))
-    for column in METRIC_COLUMNS:
-        frame[column] = frame[column].astype(np.float64)
-    with atomic_path(out) as tmp:
-        frame.to_parquet(tmp, index=False)
-    return out
+    return write_rows([row], out)
+
+
+def evaluate_batch(
+    meshes: Sequence[str | Path],
+    models: Sequence[str | Path],
+    samples: Sequence[str | Path],
+    outs: Sequence[str | Path],
+    config: EvaluationConfig = EvaluationConfig(),
+    device: torch.device | str = "cpu",
+    table: str | Path | None = None,
+    snapshot_table: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate several shapes in one process (a training batch): one row file per shape in
+    `outs`, and optionally all rows in `table` and every snapshot's row (from `snapshots.pt`
+    beside each model) in `snapshot_table` (written, possibly empty, when asked for)."""
+    counts = {len(meshes), len(models), len(samples), len(outs)}
+    if len(counts) != 1:
+        raise SteikError(
+            f"--mesh, --model, --sample and --out need one entry per shape each; got "
+            f"{len(meshes)}, {len(models)}, {len(samples)}, {len(outs)}"
+        )
+    rows, snapshot_rows = [], []
+    for mesh_path, model_path, sample_path, out in zip(meshes, models, samples, outs, strict=True):
+        row, sample, grid = _evaluate(
+            Path(mesh_path), Path(model_path), Path(sample_path), config, device
+        )
+        write_row(row, out)
+        rows.append(row)
+        snapshots = Path(model_path).with_name("snapshots.pt")
+        if snapshot_table is not None and snapshots.is_file():
+            snapshot_rows += score_snapshots(snapshots, sample, sample_path, grid, config, device)
+    if table is not None:
+        write_rows(rows, table)
+    if snapshot_table is not None:
+        write_rows(snapshot_rows, snapshot_table, SNAPSHOT_COLUMNS)
+    return rows

@@ -7,6 +7,7 @@ when complete, so a crash never leaves a file that looks finished.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import shutil
@@ -26,9 +27,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=f".tmp{''.join(final.suffixes)}", dir=final.parent
-    )
+    prefix, suffix = _temporary_affixes(final)
+    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
@@ -40,6 +40,28 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+
+
+def _temporary_affixes(final: Path) -> tuple[str, str]:
+    """Prefix and suffix of `atomic_path`'s temporary names for `final`."""
+    return f".{final.stem}.", f".tmp{''.join(final.suffixes)}"
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings that `atomic_path` left for `path` when its process was
+    killed before it could clean up (a kill -9 runs no cleanup); returns what was removed."""
+    final = Path(path)
+    if not final.parent.is_dir():
+        return []
+    prefix, suffix = _temporary_affixes(final)
+    removed = []
+    for stale in final.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
+        removed.append(stale)
+    return removed
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

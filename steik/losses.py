@@ -1,4 +1,4 @@
-"""Loss terms, divergences and divergence-weight schedules (SPEC 3).
+"""Loss terms and divergences (SPEC 3); the divergence-weight schedules are in `steik.schedule`.
 
 Every term reduces over points only and returns one value per shape (`[K]`), so K shapes trained
 together never mix. Divergences take `points [K, N, d]` (requiring grad) and `grads = du/dpoints`
@@ -7,17 +7,9 @@ taken with `create_graph=True`, and return the per-point value `[K, N]` before a
 
 from __future__ import annotations
 
-import bisect
-import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
-
 import torch
 from torch import Tensor
 
-ScheduleKind = Literal["linear", "quintic", "step", "none"]
-SCHEDULES = ("linear", "quintic", "step", "none")
 DIRECTIONAL_EPS = 1e-5
 FULL_DIV_CLAMP = (0.1, 50.0)
 
@@ -77,52 +69,3 @@ def divergence_term(values: Tensor, kind: str, norm: str) -> Tensor:
         v = v.clamp(*FULL_DIV_CLAMP)
         v = torch.where(torch.isfinite(v), v, torch.zeros_like(v))
     return v.mean(dim=-1)
-
-
-@dataclass(frozen=True)
-class WeightSchedule:
-    """A piecewise weight over the training fraction t in [0, 1].
-
-    Built from the reference code's flat knot list `(w0, f1, w1, ..., fn, wn, w_end)`: weight w0
-    at t = 0, wi at fi, w_end at t = 1. Between knots `linear` interpolates, `quintic` eases with
-    w_a + (w_b - w_a)(1 - (1 - s)^5), `step` holds the left value, `none` keeps w0 throughout.
-    """
-
-    kind: ScheduleKind
-    fractions: tuple[float, ...]
-    weights: tuple[float, ...]
-
-    @classmethod
-    def from_knots(cls, kind: str, knots: Sequence[float]) -> WeightSchedule:
-        if kind not in SCHEDULES:
-            raise ValueError(f"unknown schedule {kind!r}; valid: {', '.join(SCHEDULES)}")
-        knots = [float(v) for v in knots]
-        if len(knots) < 2 or len(knots) % 2 != 0:
-            raise ValueError(
-                f"schedule knots must be (w0, f1, w1, ..., w_end), an even count >= 2; got {knots}"
-            )
-        inner = knots[1:-1]
-        fractions = (0.0, *inner[0::2], 1.0)
-        weights = (knots[0], *inner[1::2], knots[-1])
-        if any(b < a for a, b in itertools.pairwise(fractions)) or not all(
-            0.0 <= f <= 1.0 for f in fractions
-        ):
-            raise ValueError(f"schedule fractions must rise within [0, 1]; got {fractions}")
-        return cls(kind, fractions, weights)
-
-    def __call__(self, t: float) -> float:
-        """The weight at training fraction t (clipped to [0, 1])."""
-        t = min(max(t, 0.0), 1.0)
-        if self.kind == "none":
-            return self.weights[0]
-        i = max(bisect.bisect_right(self.fractions, t) - 1, 0)
-        if i >= len(self.fractions) - 1:
-            return self.weights[-1]
-        f_a, f_b = self.fractions[i], self.fractions[i + 1]
-        w_a, w_b = self.weights[i], self.weights[i + 1]
-        if self.kind == "step" or f_b == f_a:
-            return w_a
-        s = (t - f_a) / (f_b - f_a)
-        if self.kind == "linear":
-            return w_a + (w_b - w_a) * s
-        return w_a + (w_b - w_a) * (1.0 - (1.0 - s) ** 5)

@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +33,10 @@ import torch
 import trimesh
 from skimage import measure
 
+from steik.data.sample import load_sample
 from steik.errors import SteikError
-from steik.fileio import atomic_path
+from steik.fileio import atomic_path, sha256_file
+from steik.model import check_model_matches_sample, load_model
 
 Network = Callable[[torch.Tensor], torch.Tensor]
 """`x [K, N, d] float32 -> u [K, N]`."""
@@ -117,6 +119,14 @@ def grid_for_points(points: np.ndarray, resolution: int, margin: float = 0.1) ->
     return Grid(tuple(float(v) for v in origin), spacing, tuple(int(c) for c in counts))
 
 
+def cube_grid(dim: int, extent: float, resolution: int) -> Grid:
+    """`resolution` samples per axis spanning [-extent, extent]^dim (both ends included)."""
+    if not (extent > 0 and math.isfinite(extent)):
+        raise SteikError(f"the grid's half-width must be a positive number, got {extent}")
+    spacing = 2.0 * extent / (resolution - 1)
+    return Grid((-float(extent),) * dim, spacing, (int(resolution),) * dim)
+
+
 def _n_shapes(network: Network, n_shapes: int | None) -> int:
     """K of the network: given, else its `n_shapes` attribute, else 1."""
     return int(n_shapes if n_shapes is not None else getattr(network, "n_shapes", 1))
@@ -187,6 +197,24 @@ def evaluate_grid(
         values[position : position + len(u)] = u
         position += len(u)
     return values.reshape(grid.shape)
+
+
+def evaluate_with_gradient(
+    network: Network,
+    points: np.ndarray,
+    device: torch.device | str = "cpu",
+    chunk: int = 65_536,
+) -> tuple[np.ndarray, np.ndarray]:
+    """u and |grad u| of a K = 1 network at `points [N, d]` -> two float64 `[N]` arrays."""
+    data = np.asarray(points, dtype=np.float32)
+    u, gradient = np.empty(len(data)), np.empty(len(data))
+    for start in range(0, len(data), chunk):
+        x = torch.from_numpy(data[start : start + chunk]).to(device)[None].requires_grad_(True)
+        value = network(x)
+        (grad,) = torch.autograd.grad(value.sum(), x)
+        u[start : start + x.shape[1]] = value[0].detach().double().cpu().numpy()
+        gradient[start : start + x.shape[1]] = grad[0].norm(dim=-1).double().cpu().numpy()
+    return u, gradient
 
 
 def _cell_extrema(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -359,14 +387,19 @@ def extract_surface(
     device: torch.device | str = "cpu",
     n_shapes: int | None = None,
     shape_index: int = 0,
+    domain: float | None = None,
 ) -> Extraction:
     """Grid values (dense or multires) and their zero level set for one shape.
 
-    `points [N, d]` is the normalised scan that defines the box; `center [d]`, `scale` map the
-    result back to original units. d = 3 gives a triangle mesh, d = 2 polylines.
+    `points [N, d]` is the normalised scan that defines the box (or, with `domain`, the box is
+    the cube [-domain, domain]^d); `center [d]`, `scale` map the result back to original units.
+    d = 3 gives a triangle mesh, d = 2 polylines.
     """
     started = time.perf_counter()
-    grid = grid_for_points(points, config.resolution, config.margin)
+    if domain is None:
+        grid = grid_for_points(points, config.resolution, config.margin)
+    else:
+        grid = cube_grid(np.asarray(points).shape[1], domain, config.resolution)
     if config.multires:
         values, evaluated = evaluate_multires(
             network, grid, device, config.chunk, config.coarse_resolution, n_shapes, shape_index
@@ -499,25 +532,6 @@ def read_sidecar(mesh_path: str | Path) -> dict[str, Any]:
     return info
 
 
-def check_model_matches_sample(
-    meta: dict[str, Any], sample: Any, model_path: Path, sample_path: Path
-) -> None:
-    """SteikError unless the model was trained on exactly this sample's points (and dimension)."""
-    from steik.fileio import array_digest
-
-    if int(meta.get("dim", -1)) != sample.dim:
-        raise SteikError(
-            f"model {model_path} is {meta.get('dim')}D but sample {sample_path} is {sample.dim}D; "
-            "pass the sample file the model was trained on"
-        )
-    if meta.get("points_digest") != array_digest(sample.points):
-        raise SteikError(
-            f"model {model_path} (shape {meta.get('shape')!r}) was not trained on the points of "
-            f"sample {sample_path} (shape {sample.shape!r}); pass the matching sample file "
-            "or retrain"
-        )
-
-
 def extract_file(
     model_path: str | Path,
     sample_path: str | Path,
@@ -526,20 +540,24 @@ def extract_file(
     device: torch.device | str = "cpu",
 ) -> Extraction:
     """`steik extract`: load model and sample, check they belong together, extract, write
-    `out_path` (.ply) and its `.json` sidecar. Nothing is written on error."""
-    from steik.data.sample import load_sample
-    from steik.fileio import sha256_file
-    from steik.train import load_model
+    `out_path` (.ply) and its `.json` sidecar. Nothing is written on error.
 
+    3D: SPEC 6's grid over the scan's bounding box. 2D: a square grid over the training domain
+    [-e, e]^2 (e = the method's off-surface extent, SPEC 9), where a spurious zero crossing
+    anywhere the network was trained shows up as an extra contour.
+    """
     model_path, sample_path, out_path = Path(model_path), Path(sample_path), Path(out_path)
     if out_path.suffix.lower() != ".ply":
         raise SteikError(f"mesh output {out_path} must end in .ply")
     sample = load_sample(sample_path)
     network, meta = load_model(model_path, device)
     check_model_matches_sample(meta, sample, model_path, sample_path)
+    domain = None
+    if sample.dim == 2:
+        domain = float(meta["config"].get("offsurface_extent", 1.2))
     try:
         extraction = extract_surface(
-            network, sample.points, sample.center, sample.scale, config, device
+            network, sample.points, sample.center, sample.scale, config, device, domain=domain
         )
     except NonFiniteOutputError as error:
         raise NonFiniteOutputError(f"model {model_path}: {error}") from None
@@ -551,3 +569,33 @@ def extract_file(
     }
     write_surface(out_path, extraction, record)
     return extraction
+
+
+def extract_files(
+    models: Sequence[str | Path],
+    samples: Sequence[str | Path],
+    outs: Sequence[str | Path],
+    config: ExtractionConfig = ExtractionConfig(),
+    device: torch.device | str = "cpu",
+    record: str | Path | None = None,
+) -> list[Extraction]:
+    """`extract_file` for several (model, sample, out) triples in one process, then the batch
+    `record` (JSON listing each mesh and its status), written last."""
+    if not len(models) == len(samples) == len(outs):
+        raise SteikError(
+            f"--model, --sample and --out need one entry per shape each; got {len(models)}, "
+            f"{len(samples)}, {len(outs)}"
+        )
+    extractions = [
+        extract_file(m, s, o, config, device) for m, s, o in zip(models, samples, outs, strict=True)
+    ]
+    if record is not None:
+        listing = {
+            "meshes": [
+                {"mesh": str(o), "model": str(m), "status": e.status, "seconds": e.seconds}
+                for m, o, e in zip(models, outs, extractions, strict=True)
+            ]
+        }
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(listing, indent=1) + "\n")
+    return extractions

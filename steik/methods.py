@@ -2,6 +2,11 @@
 
 `preset(name, experiment, **overrides)` is the only way the rest of the package gets a
 configuration; an unknown method, experiment or field fails with the list of valid ones.
+
+Also the project's shared vocabulary: method labels as the paper's tables print them, the run
+folder names of (method, seed), and the names of neurons, activations, initialisations,
+divergences and schedules. This module imports neither torch nor numpy, so the workflow can
+validate a configuration while it builds its job graph.
 """
 
 from __future__ import annotations
@@ -9,13 +14,55 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from steik.errors import SteikError
+from steik.schedule import SCHEDULES, WeightSchedule
 
 METHODS = ("igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik")
 EXPERIMENTS = ("srb", "shapenet", "scene", "2d")
+NEURONS = ("linear", "quadratic")
+ACTIVATIONS = ("sine", "softplus")
+INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu")
+DIVERGENCES = ("none", "full", "directional")
+DIVERGENCE_NORMS = ("l1", "l2")
+
+METHOD_LABELS: dict[str, str] = {
+    "igr_wo_n": "IGR wo n",
+    "siren_wo_n": "SIREN wo n",
+    "digs": "DiGS",
+    "lin_lln": "Lin + L_L.n.",
+    "qua_ldiv": "Qua + L_div",
+    "steik": "StEik",
+}
+"""Method name -> its row label in the paper's tables (and in every table and figure here)."""
+
+
+def method_label(method: str) -> str:
+    """The paper's label of a method (the name itself for one the paper does not have)."""
+    return METHOD_LABELS.get(method, method)
+
+
+def run_name(method: str, seed: int) -> str:
+    """Folder of a (method, seed) under `results/<dataset>/`: the method, suffixed `-seed<S>`
+    for seeds other than 0."""
+    return method if int(seed) == 0 else f"{method}-seed{int(seed)}"
+
+
+def parse_run(run: str) -> tuple[str, int]:
+    """(method, seed) of a run folder name (the inverse of `run_name`)."""
+    method, _, seed = run.partition("-seed")
+    return method, int(seed or 0)
+
+
+def run_label(run: str) -> str:
+    """Display label of a run folder name (`steik` -> `StEik`, `digs-seed2` -> `DiGS (seed 2)`)."""
+    method, seed = parse_run(run)
+    return f"{method_label(method)} (seed {seed})" if seed else method_label(method)
+
 
 SRB_SCHEDULE = (1e2, 0.2, 1e2, 0.4, 0.0, 0.0)
 SCENE_SCHEDULE = (1e1, 0.1, 1e1, 0.3, 0.0, 0.0)
@@ -88,6 +135,16 @@ class MethodConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> MethodConfig:
+        """Rebuild a configuration from `as_dict()` output (as stored in model files); keys of
+        fields this version does not have are ignored, missing ones take their defaults."""
+        known = {k: v for k, v in values.items() if k in FIELDS}
+        for name in ("schedule_knots", "notes"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
 
     def digest(self) -> str:
         """Short hash of every field: identifies a configuration in checkpoints and tables."""
@@ -186,38 +243,104 @@ def _method_fields(name: str, experiment: str) -> dict[str, Any]:
 
 
 def preset(name: str, experiment: str, **overrides: Any) -> MethodConfig:
-    """The configuration of method `name` with `experiment`'s settings, then `overrides`."""
+    """The configuration of method `name` with `experiment`'s settings, then `overrides`.
+
+    Every override is checked (known field, type, range) before the configuration is built, so
+    the command line and the workflow's start-up check refuse the same values with the same text.
+    """
     if name not in METHODS:
         raise SteikError(f"unknown method {name!r}; valid methods: {', '.join(METHODS)}")
     if experiment not in EXPERIMENTS:
         raise SteikError(
             f"unknown experiment {experiment!r}; valid experiments: {', '.join(EXPERIMENTS)}"
         )
-    unknown = sorted(set(overrides) - set(FIELDS))
-    if unknown:
-        raise SteikError(
-            f"unknown method field(s) {', '.join(unknown)}; valid fields: {', '.join(FIELDS)}"
-        )
     fields = _method_fields(name, experiment)
-    fields.update(overrides)
-    if "schedule_knots" in fields:
-        fields["schedule_knots"] = tuple(float(v) for v in fields["schedule_knots"])
+    fields.update(check_overrides(overrides))
     config = MethodConfig(name=name, experiment=experiment, **fields)
     validate(config)
     return config
 
 
-def validate(config: MethodConfig) -> None:
-    """Reject values no run could use, naming the field and the valid choices."""
-    from steik.losses import SCHEDULES, WeightSchedule
-    from steik.nn import ACTIVATIONS, INITS, NEURONS
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(MethodConfig)}
+_FIXED = {"name": "--method", "experiment": "--experiment"}
 
+
+def check_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Overrides with their types checked and normalised (ints as int, numbers as float, knot
+    lists as tuples); an unknown field, a wrong type or a non-finite number is a SteikError
+    naming the field."""
+    unknown = sorted(set(overrides) - set(FIELDS))
+    if unknown:
+        raise SteikError(
+            f"unknown method field(s) {', '.join(unknown)}; valid fields: {', '.join(FIELDS)}"
+        )
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key in _FIXED:
+            raise SteikError(
+                f"method field {key!r} cannot be overridden; it is chosen by {_FIXED[key]}"
+            )
+        out[key] = _typed(key, value)
+    return out
+
+
+def _typed(key: str, value: Any) -> Any:
+    """`value` as the type of field `key`, or a SteikError saying what was expected."""
+    kind = _FIELD_TYPES[key]
+
+    def wrong(expected: str) -> SteikError:
+        return SteikError(f"method field {key} must be {expected}, got {value!r}")
+
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise wrong("true or false")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong("a whole number")
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise wrong("a whole number")
+        return int(value)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong("a number")
+        if not math.isfinite(value):
+            raise wrong("a finite number")
+        return float(value)
+    if kind == "str":
+        if not isinstance(value, str):
+            raise wrong("a string")
+        return value
+    # tuples: schedule_knots (numbers) and notes (strings)
+    if not isinstance(value, list | tuple):
+        raise wrong("a list")
+    if key == "schedule_knots":
+        items = [_typed_number(key, v) for v in value]
+        return tuple(items)
+    if not all(isinstance(v, str) for v in value):
+        raise wrong("a list of strings")
+    return tuple(value)
+
+
+def _typed_number(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise SteikError(f"method field {key} must hold finite numbers, got {value!r}")
+    return float(value)
+
+
+_AT_LEAST_ONE = ("hidden", "layers", "iterations", "n_manifold", "n_offsurface", "log_every")
+_NOT_NEGATIVE = ("w_sdf", "w_inter", "w_normal", "w_eikonal", "grad_clip", "checkpoint_every")
+_POSITIVE = ("lr", "offsurface_extent", "sphere_scaling", "sphere_radius")
+
+
+def validate(config: MethodConfig) -> None:
+    """Reject values no run could use, naming the field and what it accepts."""
     choices = {
         "neuron": NEURONS,
         "activation": ACTIVATIONS,
         "init": INITS,
-        "div": ("none", "full", "directional"),
-        "div_norm": ("l1", "l2"),
+        "div": DIVERGENCES,
+        "div_norm": DIVERGENCE_NORMS,
         "schedule": SCHEDULES,
     }
     for name, valid in choices.items():
@@ -225,16 +348,21 @@ def validate(config: MethodConfig) -> None:
             raise SteikError(
                 f"{name} = {getattr(config, name)!r} is not valid; choose one of {', '.join(valid)}"
             )
-    positive = ("hidden", "layers", "iterations", "n_manifold", "n_offsurface", "log_every")
-    for name in positive:
-        if int(getattr(config, name)) < 1:
+    for name in _AT_LEAST_ONE:
+        if getattr(config, name) < 1:
             raise SteikError(f"{name} must be at least 1, got {getattr(config, name)}")
-    if config.lr <= 0:
-        raise SteikError(f"lr must be positive, got {config.lr}")
+    for name in _NOT_NEGATIVE:
+        if not getattr(config, name) >= 0:
+            raise SteikError(f"{name} must be 0 or more, got {getattr(config, name)}")
+    for name in _POSITIVE:
+        if not getattr(config, name) > 0:
+            raise SteikError(f"{name} must be positive, got {getattr(config, name)}")
     try:
         WeightSchedule.from_knots(config.schedule, config.schedule_knots)
     except ValueError as error:
         raise SteikError(f"schedule_knots: {error}") from None
+    if any(w < 0 for w in config.schedule_knots[0::2]):
+        raise SteikError(f"schedule_knots: weights must be 0 or more, got {config.schedule_knots}")
 
 
 def overrides_from_cli(
@@ -256,26 +384,28 @@ def overrides_from_cli(
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """`FIELD=VALUE` from the command line -> (field, value typed like the field's default)."""
+    """`FIELD=VALUE` from the command line -> (field, value typed like the field), checked as
+    `check_overrides` checks the workflow's values."""
     if "=" not in text:
         raise SteikError(f"--set expects FIELD=VALUE, got {text!r}")
     key, raw = (part.strip() for part in text.split("=", 1))
-    types = {f.name: f.type for f in dataclasses.fields(MethodConfig)}
-    if key not in types:
+    if key not in _FIELD_TYPES:
         raise SteikError(f"unknown method field {key!r}; valid fields: {', '.join(FIELDS)}")
-    kind = str(types[key])
+    kind = _FIELD_TYPES[key]
+    value: Any = raw
     try:
         if kind == "int":
-            return key, int(float(raw))
-        if kind == "float":
-            return key, float(raw)
-        if kind == "bool":
+            number = float(raw)
+            value = int(number) if number.is_integer() else number
+        elif kind == "float":
+            value = float(raw)
+        elif kind == "bool":
             if raw.lower() not in ("true", "false", "1", "0"):
                 raise ValueError(raw)
-            return key, raw.lower() in ("true", "1")
-        if kind.startswith("tuple"):
-            items = [v for v in raw.strip("()[] ").split(",") if v.strip()]
-            return key, tuple(float(v) for v in items) if key == "schedule_knots" else tuple(items)
-        return key, raw
+            value = raw.lower() in ("true", "1")
+        elif kind.startswith("tuple"):
+            items = [v.strip() for v in raw.strip("()[] ").split(",") if v.strip()]
+            value = tuple(float(v) for v in items) if key == "schedule_knots" else tuple(items)
     except ValueError:
         raise SteikError(f"--set {key}: cannot read {raw!r} as {kind}") from None
+    return key, check_overrides({key: value})[key]

@@ -10,14 +10,20 @@ KD-tree). The paper's conventions:
   distance threshold tau.
 R is sampled from the reconstructed mesh (area-weighted) or polylines (length-weighted) with a
 fixed seed, so the same inputs give the same numbers.
+
+Plane curves with an exact ground truth (the 2D shapes of SPEC 9) have their own measures:
+Chamfer and Hausdorff against the exact curve, the rounding of polygon corners, and the number
+of connected pieces of the zero contour (every piece beyond the shape's one is spurious).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import point_cloud_utils as pcu
+import shapely
 
 
 def _as3d(points: np.ndarray) -> np.ndarray:
@@ -144,3 +150,94 @@ def compare_surfaces(
         total = precision + recall
         out["fscore"] = 2 * precision * recall / total if total > 0 else 0.0
     return out
+
+
+# ------------------------------------------------------------------ plane curves (2D shapes)
+
+
+def polylines(vertices: np.ndarray, edges: np.ndarray) -> list[np.ndarray]:
+    """The polylines `[n_i, 2]` of a 2D reconstruction given as vertices `[V, >=2]` and edges
+    `[E, 2]` that join consecutive vertices of each line (as `steik extract` writes them)."""
+    if len(edges) == 0:
+        return []
+    xy = np.asarray(vertices, dtype=np.float64)[:, :2]
+    breaks = np.nonzero(edges[1:, 0] != edges[:-1, 1])[0] + 1
+    return [xy[np.append(run[:, 0], run[-1, 1])] for run in np.split(edges, breaks)]
+
+
+def resample_polylines(lines: Sequence[np.ndarray], spacing: float) -> np.ndarray:
+    """Points `[M, 2]` along every polyline at most `spacing` apart (vertices included)."""
+    out = []
+    for line in lines:
+        start, end = line[:-1], line[1:]
+        length = np.linalg.norm(end - start, axis=1)
+        steps = np.maximum(np.ceil(length / spacing).astype(np.int64), 1)
+        t = np.concatenate([np.arange(n) / n for n in steps])
+        index = np.repeat(np.arange(len(start)), steps)
+        out.append(start[index] + t[:, None] * (end - start)[index])
+        out.append(line[-1:])
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def curve_distances(
+    lines: Sequence[np.ndarray],
+    distance_to_curve: Callable[[np.ndarray], np.ndarray],
+    curve_points: np.ndarray,
+    spacing: float,
+) -> dict[str, float]:
+    """Chamfer and Hausdorff (SPEC 7) between polylines and an exactly known curve.
+
+    Polyline -> curve distances are exact (`distance_to_curve` of points `[n, 2]`, at samples at
+    most `spacing` apart along the lines); curve -> polyline distances go from the dense
+    `curve_points [m, 2]` to those samples (so `spacing` should be well below the grid step).
+    NaN for both when there are no lines.
+    """
+    if not lines:
+        return {"chamfer": math.nan, "hausdorff": math.nan}
+    dense = resample_polylines(lines, spacing)
+    to_curve = np.abs(distance_to_curve(dense))
+    to_lines, _ = nearest(curve_points, dense)
+    return {
+        "chamfer": float(0.5 * (to_curve.mean() + to_lines.mean())),
+        "hausdorff": float(max(to_curve.max(), to_lines.max())),
+    }
+
+
+def distance_to_lines(points: np.ndarray, lines: Sequence[np.ndarray]) -> np.ndarray:
+    """Exact Euclidean distance `[n]` from `points [n, 2]` to the nearest of the polylines."""
+    geometry = shapely.MultiLineString([np.asarray(line, dtype=np.float64) for line in lines])
+    return shapely.distance(shapely.points(np.asarray(points, dtype=np.float64)), geometry)
+
+
+def interior_angles(vertices: np.ndarray) -> np.ndarray:
+    """Interior angle `[V]` (radians, in (0, 2 pi)) at each vertex of a CCW polygon `[V, 2]`."""
+    incoming = vertices - np.roll(vertices, 1, axis=0)
+    outgoing = np.roll(vertices, -1, axis=0) - vertices
+    cross = incoming[:, 0] * outgoing[:, 1] - incoming[:, 1] * outgoing[:, 0]
+    dot = (incoming * outgoing).sum(axis=1)
+    turn = np.arctan2(cross, dot)  # > 0: left turn = convex corner of a CCW polygon
+    return math.pi - turn
+
+
+def corner_errors(lines: Sequence[np.ndarray], vertices: np.ndarray) -> dict[str, float]:
+    """Corner sharpness of polylines against a CCW polygon `vertices [V, 2]`.
+
+    The distance from each true vertex to the nearest polyline: a corner of interior angle theta
+    rounded off with radius rho misses its vertex by rho (1 / sin(theta / 2) - 1), so this is the
+    rounding itself, zero for a sharp corner. Means over all vertices (`corner`), the convex ones
+    (interior angle below 180 degrees) and the concave ones (NaN where there are none).
+    """
+    if not lines:
+        return {"corner": math.nan, "corner_convex": math.nan, "corner_concave": math.nan}
+    distance = distance_to_lines(vertices, lines)
+    convex = interior_angles(vertices) < math.pi
+    return {
+        "corner": float(distance.mean()),
+        "corner_convex": float(distance[convex].mean()) if convex.any() else math.nan,
+        "corner_concave": float(distance[~convex].mean()) if (~convex).any() else math.nan,
+    }
+
+
+def count_components(lines: Sequence[np.ndarray], expected: int = 1) -> tuple[int, int]:
+    """(connected pieces of a zero contour, spurious pieces = those beyond `expected`)."""
+    return len(lines), max(0, len(lines) - expected)

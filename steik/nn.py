@@ -15,13 +15,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from steik.methods import ACTIVATIONS, INITS, NEURONS
+
 Neuron = Literal["linear", "quadratic"]
 Activation = Literal["sine", "softplus"]
 Init = Literal["siren", "geometric_sine", "mfgi", "geometric_relu"]
-
-NEURONS = ("linear", "quadratic")
-ACTIVATIONS = ("sine", "softplus")
-INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu")
 SINE_FREQUENCY = 30.0
 SOFTPLUS_BETA = 100.0
 

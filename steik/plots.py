@@ -1,9 +1,17 @@
-"""Figures of the report: 2D level sets, renders of 3D reconstructions, loss curves.
+"""Figures of the report: 2D level sets, snapshots during training, renders of 3D
+reconstructions, loss curves.
 
-Everything is drawn offscreen with matplotlib's Agg backend (no display, no OpenGL). The 3D
-renders are made here rather than by a GL rasteriser: the surface is sampled densely, projected
-orthographically, and a depth buffer keeps the nearest sample per pixel, shaded by its normal
-(two-sided Lambert). That looks like a shaded surface at figure sizes and runs anywhere.
+Everything is drawn offscreen with matplotlib's Agg backend (no display, no OpenGL).
+
+2D level sets are drawn like the paper's snowflake figure: the zero level set bold black, a few
+other level sets thin (blue inside, red outside), the exact curve dotted grey (or the ground
+truth points for a shape without one), on the method's training domain, in original units. The
+snapshot strip shows one shape's level sets at several points of each method's training under
+a plot of the divergence-weight schedule, so the divergence term can be seen at work.
+
+The 3D renders are made here rather than by a GL rasteriser: the surface is sampled densely,
+projected orthographically, and a depth buffer keeps the nearest sample per pixel, shaded by its
+normal (two-sided Lambert). That looks like a shaded surface at figure sizes and runs anywhere.
 
 Labels come from the workflow's paths: `.../<run>/<shape>/<file>` with `<run>` the method name
 (suffixed `-seed<S>` for seeds other than 0).
@@ -13,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -22,27 +31,23 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
+import trimesh
+from scipy import ndimage
 
+from steik.data import shapes2d
+from steik.data.sample import load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path
+from steik.methods import MethodConfig, run_label
+from steik.model import check_model_matches_sample, load_model, load_snapshots
+from steik.schedule import WeightSchedule
 
-METHOD_LABELS: dict[str, str] = {
-    "igr_wo_n": "IGR wo n",
-    "siren_wo_n": "SIREN wo n",
-    "digs": "DiGS",
-    "lin_lln": "Lin + L_L.n.",
-    "qua_ldiv": "Qua + L_div",
-    "steik": "StEik",
-}
 LOSS_TERMS: tuple[str, ...] = ("loss", "sdf", "inter", "eikonal", "div", "w_div")
-"""Columns of train_log.parquet drawn by `loss_figure`, one panel each."""
-
-
-def run_label(run: str) -> str:
-    """Display label of a run folder name (`steik` -> `StEik`, `digs-seed2` -> `DiGS (seed 2)`)."""
-    method, _, seed = run.partition("-seed")
-    label = METHOD_LABELS.get(method, method)
-    return f"{label} (seed {seed})" if seed else label
+"""Columns of train_log.parquet drawn by `loss_figure`, one panel each (those a log has)."""
+LEVELS: tuple[float, ...] = (-0.15, -0.1, -0.05, 0.05, 0.1, 0.15, 0.2, 0.3)
+"""Non-zero level sets drawn thin (original units)."""
+PANEL_INCHES = 2.2
 
 
 def _run_and_shape(path: str | Path) -> tuple[str, str]:
@@ -67,40 +72,168 @@ def _save(fig: plt.Figure, out: str | Path, dpi: int = 100) -> Path:
 # ------------------------------------------------------------------ 2D level sets
 
 
+@dataclass
+class Panel:
+    """One network's field for drawing: `values [R, R]` (u in original units, x along the
+    first axis) on `axis_x [R]`, `axis_y [R]` (original units), and what it should match."""
+
+    shape: str
+    axis_x: np.ndarray
+    axis_y: np.ndarray
+    values: np.ndarray
+    truth: np.ndarray | None = None
+    """Ground-truth points `[M, 2]` (original units) drawn dotted; None: the exact SPEC 9 curve
+    of `shape`."""
+
+
+@torch.no_grad()
+def panel_for(
+    network: torch.nn.Module,
+    shape: str,
+    center: Sequence[float],
+    scale: float,
+    extent: float,
+    resolution: int = 256,
+    truth: np.ndarray | None = None,
+) -> Panel:
+    """Evaluate a K = 1 network on `resolution^2` points over [-extent, extent]^2 (normalised)."""
+    axis = np.linspace(-extent, extent, resolution)
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+    device = next(network.parameters()).device
+    u = network(torch.from_numpy(points).to(device)[None])[0].double().cpu().numpy()
+    return Panel(
+        shape=shape,
+        axis_x=axis * scale + center[0],
+        axis_y=axis * scale + center[1],
+        values=u.reshape(resolution, resolution) * scale,
+        truth=truth,
+    )
+
+
+def draw_panel(ax: plt.Axes, panel: Panel) -> None:
+    """Level sets of one panel and the dotted ground truth, axes off, equal aspect."""
+    values = np.where(np.isfinite(panel.values), panel.values, np.nan).T  # y along rows
+    ax.set_facecolor("white")
+    if np.isfinite(values).any():
+        for levels, color in (([v for v in LEVELS if v < 0], "#3b6fb6"),
+                              ([v for v in LEVELS if v > 0], "#c8553d")):  # fmt: skip
+            ax.contour(panel.axis_x, panel.axis_y, values, levels=levels, colors=color,
+                       linewidths=0.5, alpha=0.7)  # fmt: skip
+        if np.nanmin(values) < 0 < np.nanmax(values):
+            ax.contour(panel.axis_x, panel.axis_y, values, levels=[0.0], colors="black",
+                       linewidths=1.6)  # fmt: skip
+    if panel.truth is None:
+        outline = shapes2d.outline(panel.shape)
+        closed = np.concatenate([outline, outline[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], linestyle=":", color="0.45", linewidth=1.2)
+    else:
+        ax.scatter(panel.truth[:, 0], panel.truth[:, 1], s=0.8, color="0.45", linewidths=0)
+    ax.set_xlim(panel.axis_x[0], panel.axis_x[-1])
+    ax.set_ylim(panel.axis_y[0], panel.axis_y[-1])
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _panel_of_model(network: torch.nn.Module, meta: dict, sample, resolution: int) -> Panel:
+    """The panel of a trained 2D network over its training domain."""
+    exact = shapes2d.exact_curve(sample)
+    truth = None
+    if exact is None and sample.gt_points is not None:
+        truth = sample.gt_points[:: max(1, len(sample.gt_points) // 2000)]
+    extent = MethodConfig.from_dict(meta["config"]).offsurface_extent
+    return panel_for(network, exact or sample.shape, sample.center, float(sample.scale), extent,
+                     resolution, truth)  # fmt: skip
+
+
 def levelset_figure(
     models: Sequence[str | Path],
     samples: Sequence[str | Path],
     out: str | Path,
-    resolution: int = 200,
+    resolution: int = 256,
 ) -> Path:
-    """Rows = runs, columns = shapes: each trained 2D model's zero level set bold, other level
-    sets thin, the ground truth dotted (the panels of the 2D experiment's figure, `plots2d`)."""
-    from steik import plots2d
-    from steik.data.sample import load_sample
-    from steik.data.shapes2d import SHAPES_2D
-    from steik.train import load_model
-
+    """Rows = runs, columns = shapes: each trained 2D model's level sets against its shape's
+    ground truth. A model without a given sample of its shape is an error."""
     by_shape = {}
     for path in samples:
         sample = load_sample(path)
         if sample.dim != 2:
             raise SteikError(f"{path}: plot-levelsets needs 2D samples, this one is {sample.dim}D")
-        by_shape[Path(path).stem] = sample
+        by_shape[Path(path).stem] = (sample, path)
     keys = [_run_and_shape(p) for p in models]
     missing = sorted({s for _, s in keys} - set(by_shape))
     if missing:
         raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
-    panels = {}
+    if not keys:
+        raise SteikError("no models to draw; pass --models")
+    runs, shapes = _grid(keys)
+    fig, axes = plt.subplots(
+        len(runs), len(shapes), squeeze=False,
+        figsize=(PANEL_INCHES * len(shapes) + 0.6, PANEL_INCHES * len(runs) + 0.3),
+    )  # fmt: skip
+    for ax in axes.ravel():
+        ax.axis("off")
     for path, (run, shape) in zip(models, keys, strict=True):
-        sample = by_shape[shape]
-        truth = None
-        if shape not in SHAPES_2D and sample.gt_points is not None:
-            truth = sample.gt_points[:: max(1, len(sample.gt_points) // 2000)]
-        net, _ = load_model(path)
-        panels[(run, shape)] = plots2d.panel_for(
-            net, shape, sample.center, float(sample.scale), resolution, truth=truth
-        )
-    return plots2d.levelset_figure(panels, out, label=run_label)
+        sample, sample_path = by_shape[shape]
+        network, meta = load_model(path)
+        check_model_matches_sample(meta, sample, path, sample_path)
+        ax = axes[runs.index(run)][shapes.index(shape)]
+        ax.axis("on")
+        draw_panel(ax, _panel_of_model(network, meta, sample, resolution))
+    for j, shape in enumerate(shapes):
+        axes[0][j].set_title(shape, fontsize=10)
+    for i, run in enumerate(runs):
+        axes[i][0].axis("on")
+        axes[i][0].set_ylabel(run_label(run), fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return _save(fig, out)
+
+
+def snapshot_figure(
+    snapshot_paths: Sequence[str | Path],
+    sample_path: str | Path,
+    out: str | Path,
+    resolution: int = 192,
+) -> Path:
+    """The snapshot strip of one shape: a plot of the divergence-weight schedule with the
+    snapshot points marked, then one row of level-set panels per run (`snapshots.pt` files)."""
+    if not snapshot_paths:
+        raise SteikError("no snapshot files to draw; pass --snapshots")
+    sample = load_sample(sample_path)
+    rows = []
+    for path in snapshot_paths:
+        networks, meta = load_snapshots(path)
+        check_model_matches_sample(meta, sample, path, sample_path)
+        config = MethodConfig.from_dict(meta["config"])
+        panels = [_panel_of_model(n, meta, sample, resolution) for n in networks]
+        fractions = [i / config.iterations for i in meta["iterations"]]
+        rows.append((_run_and_shape(path)[0], config, fractions, meta["w_div"], panels))
+    columns = max(len(r[4]) for r in rows)
+    fig = plt.figure(figsize=(PANEL_INCHES * columns + 0.6, PANEL_INCHES * len(rows) + 1.4))
+    grid = fig.add_gridspec(len(rows) + 1, columns, height_ratios=[0.45] + [1.0] * len(rows))
+    top = fig.add_subplot(grid[0, :])
+    t = np.linspace(0.0, 1.0, 201)
+    for _, config, *_ in rows:
+        if config.div != "none":
+            schedule = WeightSchedule.from_knots(config.schedule, config.schedule_knots)
+            top.plot(t, [schedule(v) for v in t], color="black", linewidth=1.2)
+            break
+    for f in rows[0][2]:
+        top.axvline(f, color="0.6", linewidth=0.8, linestyle="--")
+    top.set_xlim(0, 1)
+    top.set_xlabel("training fraction", fontsize=8)
+    top.set_ylabel("div weight", fontsize=8)
+    top.tick_params(labelsize=7)
+    for i, (run, _, fractions, weights, panels) in enumerate(rows):
+        for j, panel in enumerate(panels):
+            ax = fig.add_subplot(grid[i + 1, j])
+            draw_panel(ax, panel)
+            ax.set_title(f"t={fractions[j]:.2f}, w_div={weights[j]:g}", fontsize=7)
+            if j == 0:
+                ax.set_ylabel(run_label(run), fontsize=8)
+    fig.tight_layout(pad=0.3)
+    return _save(fig, out)
 
 
 # ------------------------------------------------------------------ 3D renders
@@ -170,8 +303,6 @@ def render_points(
 
 def _fill_pinholes(image: np.ndarray, passes: int = 2) -> np.ndarray:
     """Background pixels with at least 6 of 8 foreground neighbours take their mean shade."""
-    from scipy import ndimage
-
     kernel = np.ones((3, 3))
     kernel[1, 1] = 0
     for _ in range(passes):
@@ -188,8 +319,6 @@ def _fill_pinholes(image: np.ndarray, passes: int = 2) -> np.ndarray:
 
 def _mesh_samples(path: str | Path, count: int) -> tuple[np.ndarray, np.ndarray]:
     """Area-weighted samples `[P, 3]` of a mesh file and their face normals (empty if no faces)."""
-    import trimesh
-
     try:
         mesh = trimesh.load(path, force="mesh", process=False)
     except Exception as error:
@@ -208,8 +337,6 @@ def render_figure(
     n_points: int = 150_000,
 ) -> Path:
     """Rows = shapes, columns = ground truth then one column per method, all from one view."""
-    from steik.data.sample import load_sample
-
     by_shape = {Path(p).stem: load_sample(p) for p in samples}
     keys = [_run_and_shape(p) for p in meshes]
     runs, shapes = _grid(keys)
@@ -291,8 +418,11 @@ def loss_figure(logs: Sequence[str | Path], out: str | Path) -> Path:
     min to max); log scale for the losses, linear for the divergence weight."""
     if not logs:
         raise SteikError("no training logs given; pass --logs FILE [FILE ...]")
-    fig, axes = plt.subplots(1, len(LOSS_TERMS), figsize=(3.2 * len(LOSS_TERMS), 3.0))
-    for ax, term in zip(axes, LOSS_TERMS, strict=True):
+    columns = set(pd.read_parquet(logs[0]).columns)
+    terms = [t for t in LOSS_TERMS if t in columns]
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3.0), squeeze=False)
+    axes = axes[0]
+    for ax, term in zip(axes, terms, strict=True):
         for run, curve in loss_curves(logs, term).items():
             line = ax.plot(curve["iteration"], curve["median"], label=run_label(run), lw=1.2)[0]
             ax.fill_between(

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from steik import __version__
+from steik.errors import SteikError
 
 
 @functools.cache
@@ -34,8 +35,6 @@ def torch_version() -> str:
 
 def resolve_device(name: str) -> torch.device:
     """`auto` -> CUDA when available, else CPU; `cuda` without a GPU is an error."""
-    from steik.errors import SteikError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -1,579 +1,604 @@
-"""The training loop of SPEC 3 for K shapes at once, with checkpoints, resume and logs.
+"""The training loop of SPEC 3 for K shapes at once.
 
 Each shape has its own sampling generator, its own gradient clipping and its own divergence
-status, so training K shapes together gives the same weights as K separate runs. A shape whose
-loss or gradients turn non-finite is frozen at its last finite weights; the others go on.
+status, so training K shapes together gives the same weights as K separate runs. The loop itself
+is small: `Trainer.step` is one optimisation step; a `DivergenceGuard` freezes a shape whose
+loss or gradients turn non-finite at its last finite weights while the others go on; everything
+else happens in hooks called around the steps (progress, checkpoints, snapshots), and the
+outputs (`model.pt`, `train_log.parquet` per shape, optionally a batch record) are written once
+at the end. What is optimised comes from the method's objective (`steik.objectives`).
 """
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import logging
 import math
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
+from steik import checkpoint as ckpt
+from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
-from steik.fileio import array_digest, atomic_path
-from steik.losses import (
-    WeightSchedule,
-    directional_divergence,
-    divergence_term,
-    eikonal_term,
-    full_divergence,
-    inter_term,
-    normal_term,
-    sdf_term,
-)
+from steik.fileio import array_digest, atomic_path, remove_stale_temporaries
 from steik.methods import MethodConfig
-from steik.nn import SDFNetwork
+from steik.model import build_network, load_snapshots, save_model, save_snapshots
+from steik.objectives import objective_for
 from steik.provenance import steik_version, torch_version
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = "steik-model/1"
-CHECKPOINT_FORMAT = "steik-checkpoint/1"
-LOG_COLUMNS = (
-    "iteration",
-    "loss",
-    "sdf",
-    "inter",
-    "normal",
-    "eikonal",
-    "div",
-    "w_sdf",
-    "w_inter",
-    "w_normal",
-    "w_eikonal",
-    "w_div",
-    "lr",
-    "seconds",
-)
-TERMS = ("sdf", "inter", "normal", "eikonal", "div")
+Resume = Literal["never", "always", "if_compatible"]
+"""What to do with an existing checkpoint: ignore it, resume or fail, resume when it fits."""
+RECORD_FORMAT = "steik-batch/1"
 
 
-@dataclass
-class ShapeInput:
-    """One shape's training data, read from a sample file."""
+@dataclass(frozen=True)
+class TrainingShape:
+    """One shape to train: its sample and the name of its output folder (the file's stem)."""
 
     name: str
-    points: np.ndarray
-    """`[N, d]` float32, normalised scan."""
-    normals: np.ndarray | None
-    center: list[float]
-    scale: float
+    sample: Sample
+    path: Path
     digest: str
-    source: str
+    """`array_digest` of the training points (recorded in the model file)."""
+
+
+def read_shape(path: str | Path) -> TrainingShape:
+    """A sample file as a training input (checked by `load_sample`)."""
+    sample = load_sample(path)
+    return TrainingShape(Path(path).stem, sample, Path(path), array_digest(sample.points))
 
 
 @dataclass
-class ShapeState:
-    """What the loop tracks per shape besides the network and optimiser slices."""
+class StepResult:
+    """What one optimisation step reports: per-shape losses and terms `[K]`, the weights used,
+    and its wall time."""
 
-    generator: torch.Generator
-    log_rows: list[dict[str, float]] = field(default_factory=list)
-    alive: bool = True
-    diverged_at: int | None = None
-    last_finite_loss: float = math.nan
-    frozen: dict[str, Tensor] | None = None
+    loss: Tensor
+    terms: dict[str, Tensor]
+    weights: dict[str, float]
+    seconds: float = 0.0
 
 
-def read_shape(path: str | Path) -> ShapeInput:
-    """Read the training points of one sample file, refusing what no run could use."""
-    path = Path(path)
-    if not path.is_file():
-        raise SteikError(f"{path}: no such file; create it with `steik sample` or check the path")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
-    except Exception as error:  # numpy raises many types for corrupt archives
-        raise SteikError(
-            f"{path}: not a readable .npz sample file ({error}); re-create it"
-        ) from None
-    if "points" not in arrays:
-        raise SteikError(
-            f"{path}: has no 'points' array (keys: {sorted(arrays)}); "
-            "re-create it with `steik sample`"
+class DivergenceGuard:
+    """Per-shape divergence status: a shape whose loss or gradient norm is non-finite is frozen
+    at its last finite weights (and its Adam moments zeroed) while the others train on."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.alive = [True] * len(names)
+        self.diverged_at: list[int | None] = [None] * len(names)
+        self.last_finite_loss = [math.nan] * len(names)
+        self.frozen: list[dict[str, Tensor] | None] = [None] * len(names)
+
+    def mask(self, device: torch.device) -> Tensor:
+        """bool `[K]`: shapes still training."""
+        return torch.tensor(self.alive, device=device)
+
+    def check(self, iteration: int, loss: Tensor, grad_sq: Tensor, net: torch.nn.Module) -> None:
+        """Freeze every live shape whose `loss [K]` or squared gradient norm `[K]` is not finite."""
+        finite = (torch.isfinite(loss) & torch.isfinite(grad_sq)).cpu()
+        values = loss.detach().cpu()
+        for k, name in enumerate(self.names):
+            if not self.alive[k]:
+                continue
+            if bool(finite[k]):
+                self.last_finite_loss[k] = float(values[k])
+                continue
+            self.alive[k] = False
+            self.diverged_at[k] = iteration
+            self.frozen[k] = net.shape_state(k)
+            log.warning(
+                "%s diverged at iteration %d (last finite loss %.6g); its weights are frozen, "
+                "the others go on",
+                name,
+                iteration,
+                self.last_finite_loss[k],
+            )
+
+    @torch.no_grad()
+    def restore(self, net: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Put frozen shapes back to their last finite weights after an optimiser step."""
+        for k, state in enumerate(self.frozen):
+            if state is None:
+                continue
+            net.load_shape_state(k, state)
+            for p in net.parameters():
+                for value in optimizer.state.get(p, {}).values():
+                    if torch.is_tensor(value) and value.dim() > 0:
+                        value[k].zero_()
+
+    def message(self, k: int) -> str:
+        """Why shape k is not `ok` ("" when it is)."""
+        if self.alive[k]:
+            return ""
+        return (
+            f"loss or gradients non-finite at iteration {self.diverged_at[k]} (last finite loss "
+            f"{self.last_finite_loss[k]:.6g}); weights frozen there"
         )
-    points = np.asarray(arrays["points"])
-    if points.ndim != 2 or points.shape[1] not in (2, 3):
-        raise SteikError(f"{path}: 'points' must be [N, 2] or [N, 3], got shape {points.shape}")
-    if points.shape[0] == 0:
-        raise SteikError(f"{path}: 'points' holds zero points; the scan is empty")
-    if not np.isfinite(points).all():
-        bad = int((~np.isfinite(points)).any(axis=1).sum())
-        raise SteikError(
-            f"{path}: {bad} point(s) have non-finite coordinates; clean the scan and re-sample"
-        )
-    normals = arrays.get("normals")
-    if normals is not None and normals.shape != points.shape:
-        raise SteikError(
-            f"{path}: 'normals' shape {normals.shape} does not match points {points.shape}"
-        )
-    d = points.shape[1]
-    center = arrays.get("center", np.zeros(d))
-    scale = float(arrays.get("scale", 1.0))
-    return ShapeInput(
-        name=path.stem,
-        points=points.astype(np.float32),
-        normals=None if normals is None else normals.astype(np.float32),
-        center=[float(v) for v in np.asarray(center).reshape(-1)],
-        scale=scale,
-        digest=array_digest(points),
-        source=str(path),
-    )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "alive": list(self.alive),
+            "diverged_at": list(self.diverged_at),
+            "last_finite_loss": list(self.last_finite_loss),
+            "frozen": [
+                None if f is None else {n: t.cpu() for n, t in f.items()} for f in self.frozen
+            ],
+        }
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device) -> None:
+        self.alive = list(state["alive"])
+        self.diverged_at = list(state["diverged_at"])
+        self.last_finite_loss = list(state["last_finite_loss"])
+        self.frozen = [
+            None if f is None else {n: t.to(device) for n, t in f.items()} for f in state["frozen"]
+        ]
 
 
-def build_network(
-    config: MethodConfig, dim: int, n_shapes: int = 1, seeds: Sequence[int] | None = None
-) -> SDFNetwork:
-    """The network a configuration describes, for `n_shapes` shapes."""
-    return SDFNetwork(
-        in_dim=dim,
-        hidden=config.hidden,
-        layers=config.layers,
-        neuron=config.neuron,
-        activation=config.activation,
-        init=config.init,
-        sphere=config.sphere,
-        n_shapes=n_shapes,
-        seeds=seeds,
-    )
+class Hook:
+    """Something that happens around the training steps; every method may be left out.
 
-
-def loss_terms(
-    net: SDFNetwork,
-    x_manifold: Tensor,
-    x_off: Tensor,
-    normals: Tensor | None,
-    config: MethodConfig,
-    with_div: bool = True,
-) -> dict[str, Tensor]:
-    """Every loss term of SPEC 3, one value per shape (`[K]` each).
-
-    `x_manifold [K, Nm, d]` and `x_off [K, No, d]` are separate leaves so that the divergence's
-    extra backward pass runs through the off-surface forward only. With `with_div` false (its
-    weight has decayed to zero) the divergence is not evaluated and reported as NaN.
+    `before_step` sees the network after `trainer.iteration` optimisation steps (also once more
+    when training ends, with `trainer.iteration == iterations`); `after_step` runs once the
+    iteration counter has moved on.
     """
-    x_m = x_manifold.requires_grad_(True)
-    x_o = x_off.requires_grad_(True)
-    u_m, u_o = net(x_m), net(x_o)
-    g_m, g_o = torch.autograd.grad((u_m.sum(), u_o.sum()), (x_m, x_o), create_graph=True)
-    zero = torch.zeros(u_m.shape[0], dtype=u_m.dtype, device=u_m.device)
-    terms = {
-        "sdf": sdf_term(u_m),
-        "inter": inter_term(u_o) if config.w_inter else zero,
-        "eikonal": eikonal_term(torch.cat([g_m, g_o], dim=1)),
-        "normal": normal_term(g_m, normals) if config.use_normals and normals is not None else zero,
-        "div": torch.full_like(zero, math.nan),
-    }
-    if config.div != "none" and with_div:
-        divergence = directional_divergence if config.div == "directional" else full_divergence
-        terms["div"] = divergence_term(divergence(x_o, g_o), config.div, config.div_norm)
-    return terms
+
+    def on_start(self, trainer: Trainer) -> None: ...
+
+    def before_step(self, trainer: Trainer) -> None: ...
+
+    def after_step(self, trainer: Trainer, result: StepResult) -> None: ...
+
+    def on_end(self, trainer: Trainer) -> None: ...
 
 
 class Trainer:
-    """Train K shapes with one configuration; write `<out>/<shape>/model.pt` for each.
-
-    The public entry point is `train(...)`; this class keeps the per-run state that checkpoints
-    and resume need.
-    """
+    """Train K shapes with one configuration; write `<out>/<shape>/model.pt` for each."""
 
     def __init__(
         self,
-        shapes: Sequence[ShapeInput],
+        shapes: Sequence[TrainingShape],
         config: MethodConfig,
-        out_dir: Path,
+        out_dir: str | Path,
         seed: int = 0,
         device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
-        quiet: bool = False,
+        hooks: Sequence[Hook] = (),
+        checkpoint: str | Path | None = None,
     ) -> None:
         if not shapes:
             raise SteikError("no input shapes given; pass at least one sample file with --points")
-        dims = {s.points.shape[1] for s in shapes}
+        dims = {s.sample.dim for s in shapes}
         if len(dims) > 1:
-            listing = ", ".join(f"{s.source} ({s.points.shape[1]}D)" for s in shapes)
+            listing = ", ".join(f"{s.path} ({s.sample.dim}D)" for s in shapes)
             raise SteikError(
                 f"inputs mix 2D and 3D points ({listing}); train them in separate runs"
             )
         names = [s.name for s in shapes]
         if len(set(names)) != len(names):
             raise SteikError(f"two inputs share a shape name ({names}); file stems must differ")
-        if config.use_normals and any(s.normals is None for s in shapes):
-            missing = [s.source for s in shapes if s.normals is None]
+        if config.use_normals and any(s.sample.normals is None for s in shapes):
+            missing = [str(s.path) for s in shapes if s.sample.normals is None]
             raise SteikError(f"use_normals is set but {missing} have no 'normals'; unset it")
         self.shapes, self.config, self.out_dir = list(shapes), config, Path(out_dir)
-        self.seed, self.device, self.dtype, self.quiet = (
-            int(seed),
-            torch.device(device),
-            dtype,
-            quiet,
+        self.seed, self.device, self.dtype = int(seed), torch.device(device), dtype
+        self.dim, self.K = dims.pop(), len(shapes)
+        self.hooks = list(hooks)
+        self.checkpoint_path = (
+            Path(checkpoint) if checkpoint else default_checkpoint(self.out_dir, names)
         )
-        self.dim = dims.pop()
-        self.K = len(shapes)
-        self.net = build_network(config, self.dim, self.K, [self.seed] * self.K).to(
-            self.device, dtype
-        )
-        self.params = dict(self.net.named_parameters())
+        self.net = build_network(config, self.dim, self.K, [self.seed] * self.K).to(device, dtype)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, betas=(0.9, 0.999))
-        self.schedule = WeightSchedule.from_knots(config.schedule, config.schedule_knots)
-        self.points = [torch.from_numpy(s.points).to(self.device, dtype) for s in shapes]
-        self.normals = [
-            None if s.normals is None else torch.from_numpy(s.normals).to(self.device, dtype)
-            for s in shapes
-        ]
-        self.states = [
-            ShapeState(generator=torch.Generator().manual_seed(self.seed + 1)) for _ in shapes
-        ]
+        self.objective = objective_for(config)
+        self.data = [self._shape_data(s) for s in shapes]
+        self.generators = [torch.Generator().manual_seed(self.seed + 1) for _ in shapes]
+        self.guard = DivergenceGuard(names)
+        self.log_rows: list[list[dict[str, float]]] = [[] for _ in shapes]
         self.iteration = 0
         self.elapsed = 0.0
         self.step_seconds: list[float] = []
         """Seconds of each iteration that evaluated every term of the method (Table 3's timing)."""
-        self._warned_small = False
 
-    # -- paths -----------------------------------------------------------------------------
+    def _shape_data(self, shape: TrainingShape) -> dict[str, Tensor]:
+        """One shape's training arrays on the device: points, normals, the objective's extras."""
+        sample = shape.sample
+        arrays = {"points": np.asarray(sample.points, dtype=np.float32)}
+        if sample.normals is not None:
+            arrays["normals"] = np.asarray(sample.normals, dtype=np.float32)
+        arrays.update(self.objective.prepare(arrays["points"], arrays.get("normals")))
+        return {
+            k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self.dtype)
+            if np.issubdtype(np.asarray(v).dtype, np.floating)
+            else torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+            for k, v in arrays.items()
+        }
+
     def shape_dir(self, k: int) -> Path:
         return self.out_dir / self.shapes[k].name
 
-    def checkpoint_path(self, k: int) -> Path:
-        return self.shape_dir(k) / "checkpoint.pt"
+    @property
+    def finished(self) -> bool:
+        return self.iteration >= self.config.iterations or not any(self.guard.alive)
 
     # -- one iteration ---------------------------------------------------------------------
-    def _sample(self) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Manifold points `[K, Nm, d]` (without replacement when the scan is large enough),
-        uniform off-surface points `[K, No, d]`, and the normals at the manifold points."""
-        nm, no, ext = (
-            self.config.n_manifold,
-            self.config.n_offsurface,
-            self.config.offsurface_extent,
-        )
-        xm, xo, nrm = [], [], []
-        for k, state in enumerate(self.states):
-            n = self.points[k].shape[0]
-            if n >= nm:
-                idx = torch.randperm(n, generator=state.generator)[:nm]
-            else:
-                if not self._warned_small:
-                    warnings.warn(
-                        f"{self.shapes[k].source}: {n} points < {nm} per iteration; sampling "
-                        "with replacement",
-                        stacklevel=2,
-                    )
-                    self._warned_small = True
-                idx = torch.randint(n, (nm,), generator=state.generator)
-            off = (
-                torch.rand(no, self.dim, generator=state.generator, dtype=torch.float64) * 2 - 1
-            ) * ext
-            idx = idx.to(self.device)
-            xm.append(self.points[k][idx])
-            xo.append(off.to(self.device, self.dtype))
-            if self.normals[k] is not None:
-                nrm.append(self.normals[k][idx])
-        normals = torch.stack(nrm) if len(nrm) == self.K else None
-        return torch.stack(xm), torch.stack(xo), normals
-
-    def weights(self, iteration: int) -> dict[str, float]:
-        c = self.config
+    def _sample(self) -> dict[str, Tensor]:
+        """Every shape's points for this iteration, stacked: `[K, n, ...]` per key."""
+        per_shape = [
+            self.objective.sample(d, g) for d, g in zip(self.data, self.generators, strict=True)
+        ]
+        keys = set.intersection(*(set(s) for s in per_shape))
         return {
-            "sdf": c.w_sdf,
-            "inter": c.w_inter,
-            "normal": c.w_normal,
-            "eikonal": c.w_eikonal,
-            "div": self.schedule(iteration / c.iterations) if c.div != "none" else 0.0,
+            key: torch.stack([s[key] for s in per_shape]) for key in per_shape[0] if key in keys
         }
 
-    def step(self) -> tuple[Tensor, dict[str, Tensor], dict[str, float]]:
-        """One optimisation step for all K shapes; returns per-shape losses `[K]` and terms.
+    def step(self) -> StepResult:
+        """One optimisation step for all K shapes.
 
         The divergence is skipped while its weight is zero (the last 60% of SPEC's schedules),
         which the reference code computes and multiplies by zero.
         """
-        weights = self.weights(self.iteration)
-        x_m, x_o, normals = self._sample()
-        with_div = weights["div"] != 0.0
-        terms = loss_terms(self.net, x_m, x_o, normals, self.config, with_div)
-        loss = sum(weights[name] * terms[name] for name in TERMS if name != "div" or with_div)
-        alive = torch.tensor([s.alive for s in self.states], device=self.device)
+        weights = self.objective.weights(self.iteration / self.config.iterations)
+        with_div = weights.get("div", 0.0) != 0.0
+        terms = self.objective.loss_terms(self.net, self._sample(), with_div)
+        loss = sum(weights[name] * terms[name] for name in terms if name != "div" or with_div)
         self.optimizer.zero_grad(set_to_none=False)
+        alive = self.guard.mask(self.device)
         torch.where(alive, loss, torch.zeros_like(loss)).sum().backward()
-        grad_sq = sum(p.grad.reshape(self.K, -1).square().sum(dim=1) for p in self.params.values())
-        finite = torch.isfinite(loss) & torch.isfinite(grad_sq)
-        self._freeze_diverged(finite.cpu(), loss.detach().cpu())
-        alive = torch.tensor([s.alive for s in self.states], device=self.device)
+        params = list(self.net.parameters())
+        grad_sq = sum(p.grad.reshape(self.K, -1).square().sum(dim=1) for p in params)
+        self.guard.check(self.iteration, loss, grad_sq, self.net)
+        alive = self.guard.mask(self.device)
         scale = torch.ones_like(grad_sq)
         if self.config.grad_clip > 0:
             # Per-shape version of torch.nn.utils.clip_grad_norm_: shapes never share a norm.
             scale = (self.config.grad_clip / (grad_sq.sqrt() + 1e-6)).clamp(max=1.0)
         scale = torch.where(alive, scale, torch.zeros_like(scale))
-        for p in self.params.values():
+        for p in params:
             p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
             p.grad.nan_to_num_(0.0, 0.0, 0.0)
         self.optimizer.step()
-        self._restore_frozen()
-        return loss.detach(), {k: v.detach() for k, v in terms.items()}, weights
+        self.guard.restore(self.net, self.optimizer)
+        return StepResult(loss.detach(), {k: v.detach() for k, v in terms.items()}, weights)
 
-    def _freeze_diverged(self, finite: Tensor, loss: Tensor) -> None:
-        for k, state in enumerate(self.states):
-            if not state.alive:
+    def _record(self, result: StepResult) -> None:
+        """Append one log row per shape that was training in this step."""
+        loss = result.loss.cpu()
+        terms = {name: value.cpu() for name, value in result.terms.items()}
+        for k in range(self.K):
+            if not self.guard.alive[k] and self.guard.diverged_at[k] != self.iteration:
                 continue
-            if bool(finite[k]):
-                state.last_finite_loss = float(loss[k])
-                continue
-            state.alive = False
-            state.diverged_at = self.iteration
-            state.frozen = self.net.shape_state(k)
-            log.warning(
-                "%s diverged at iteration %d (last finite loss %.6g); its weights are frozen",
-                self.shapes[k].name,
-                self.iteration,
-                state.last_finite_loss,
-            )
-            if not self.quiet:
-                tqdm.write(
-                    f"steik train: {self.shapes[k].name} diverged at iteration {self.iteration} "
-                    f"(last finite loss {state.last_finite_loss:.6g}); frozen, the others go on",
-                    file=sys.stderr,
-                )
-
-    @torch.no_grad()
-    def _restore_frozen(self) -> None:
-        for k, state in enumerate(self.states):
-            if state.frozen is None:
-                continue
-            self.net.load_shape_state(k, state.frozen)
-            for p in self.params.values():
-                for value in self.optimizer.state.get(p, {}).values():
-                    if torch.is_tensor(value) and value.dim() > 0:
-                        value[k].zero_()
-
-    def _log(self, loss: Tensor, terms: dict[str, Tensor], weights: dict[str, float]) -> None:
-        loss_cpu = loss.cpu()
-        terms_cpu = {name: value.cpu() for name, value in terms.items()}
-        for k, state in enumerate(self.states):
-            if not state.alive and state.diverged_at != self.iteration:
-                continue
-            row: dict[str, float] = {"iteration": self.iteration, "loss": float(loss_cpu[k])}
-            row.update({name: float(terms_cpu[name][k]) for name in TERMS})
-            row.update({f"w_{name}": float(weights[name]) for name in TERMS})
-            row.update({"lr": self.config.lr, "seconds": self.elapsed})
-            state.log_rows.append(row)
+            row: dict[str, float] = {"iteration": self.iteration, "loss": float(loss[k])}
+            row.update({name: float(terms[name][k]) for name in self.objective.terms})
+            row.update({f"w_{name}": float(result.weights[name]) for name in self.objective.terms})
+            row.update({"lr": self.optimizer.param_groups[0]["lr"], "seconds": self.elapsed})
+            self.log_rows[k].append(row)
 
     # -- run -------------------------------------------------------------------------------
-    def run(self) -> list[dict[str, Any]]:
-        """Train to `config.iterations`; write checkpoints, logs and models. Returns each
-        shape's model metadata."""
+    def run(self, record: str | Path | None = None) -> list[dict[str, Any]]:
+        """Train to `config.iterations`, then write every shape's model and log (and the batch
+        `record`, when given) and remove the checkpoint. Returns each shape's model metadata."""
         c = self.config
-        show = not self.quiet and sys.stderr.isatty()
-        # In a log file (a workflow job) a plain line every 5% replaces the progress bar.
-        plain_every = 0 if self.quiet or show else max(1, c.iterations // 20)
-        first, started = self.iteration, time.perf_counter()
-        bar = tqdm(
-            total=c.iterations,
-            initial=self.iteration,
-            disable=not show,
-            desc="train",
-            unit="it",
-            dynamic_ncols=True,
-        )
-        while self.iteration < c.iterations and any(s.alive for s in self.states):
+        for hook in self.hooks:
+            hook.on_start(self)
+        while not self.finished:
+            for hook in self.hooks:
+                hook.before_step(self)
             start = time.perf_counter()
-            loss, terms, weights = self.step()
+            result = self.step()
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
-            seconds = time.perf_counter() - start
-            self.elapsed += seconds
-            if weights["div"] != 0.0 or c.div == "none":
-                self.step_seconds.append(seconds)
-            last = self.iteration == c.iterations - 1
-            if self.iteration % c.log_every == 0 or last:
-                self._log(loss, terms, weights)
+            result.seconds = time.perf_counter() - start
+            self.elapsed += result.seconds
+            if result.weights.get("div", 0.0) != 0.0 or c.div == "none":
+                self.step_seconds.append(result.seconds)
+            if self.iteration % c.log_every == 0 or self.iteration == c.iterations - 1:
+                self._record(result)
             self.iteration += 1
-            bar.update(1)
-            report = (show and self.iteration % 10 == 0) or (
-                plain_every
-                and (self.iteration % plain_every == 0 or self.iteration == c.iterations)
-            )
-            if report:
-                alive = [float(v) for v, s in zip(loss.cpu(), self.states, strict=True) if s.alive]
-                text = f"{np.mean(alive):.4g}" if alive else "-"
-                if show:
-                    bar.set_postfix(loss=text)
-                else:
-                    rate = (self.iteration - first) / (time.perf_counter() - started)
-                    print(
-                        f"train: iteration {self.iteration}/{c.iterations} "
-                        f"({100 * self.iteration / c.iterations:.0f}%), loss {text}, "
-                        f"{rate:.2f} it/s",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-            if c.checkpoint_every and self.iteration % c.checkpoint_every == 0 and not last:
-                self.save_checkpoints()
-        bar.close()
-        return self.save_models()
+            for hook in self.hooks:
+                hook.after_step(self, result)
+        for hook in self.hooks:
+            hook.before_step(self)
+            hook.on_end(self)
+        # A kill while the outputs are written resumes here, without training again.
+        self.save_checkpoint()
+        metas = self.save_models()
+        if record is not None:
+            self.write_record(record, metas)
+        self.checkpoint_path.unlink(missing_ok=True)
+        return metas
 
     # -- checkpoints -----------------------------------------------------------------------
-    def _identity(self, k: int) -> dict[str, Any]:
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint of this run must match to be resumed from."""
         return {
-            "config": self.config.as_dict(),
             "config_digest": self.config.digest(),
             "seed": self.seed,
-            "points_digest": self.shapes[k].digest,
+            "shapes": [s.name for s in self.shapes],
+            "points_digests": [s.digest for s in self.shapes],
         }
 
-    def save_checkpoints(self) -> None:
-        """Write one checkpoint per shape (its slice of the weights and of Adam's state)."""
-        for k, state in enumerate(self.states):
-            adam: dict[str, dict[str, Tensor]] = {}
-            step = 0.0
-            for name, p in self.params.items():
-                s = self.optimizer.state.get(p, {})
-                if s:
-                    step = float(s["step"])
-                    adam[name] = {
-                        "exp_avg": s["exp_avg"][k : k + 1].detach().cpu().clone(),
-                        "exp_avg_sq": s["exp_avg_sq"][k : k + 1].detach().cpu().clone(),
-                    }
-            payload = {
-                "format": CHECKPOINT_FORMAT,
-                **self._identity(k),
-                "iteration": self.iteration,
-                "network": {n: t.cpu() for n, t in self.net.shape_state(k).items()},
-                "adam": adam,
-                "adam_step": step,
-                "generator": state.generator.get_state(),
-                "log": state.log_rows,
-                "alive": state.alive,
-                "diverged_at": state.diverged_at,
-                "last_finite_loss": state.last_finite_loss,
-                "frozen": None
-                if state.frozen is None
-                else {n: t.cpu() for n, t in state.frozen.items()},
-                "elapsed": self.elapsed,
-                "step_seconds": self.step_seconds,
-            }
-            with atomic_path(self.checkpoint_path(k)) as tmp:
-                torch.save(payload, tmp)
+    def save_checkpoint(self) -> None:
+        """The whole batch's state in one file that replaces the previous checkpoint atomically."""
+        state = {
+            "iteration": self.iteration,
+            "elapsed": self.elapsed,
+            "step_seconds": list(self.step_seconds),
+            "network": {n: t.detach().cpu() for n, t in self.net.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "generators": [g.get_state() for g in self.generators],
+            "log_rows": self.log_rows,
+            "guard": self.guard.state_dict(),
+        }
+        ckpt.save_checkpoint(self.checkpoint_path, self.identity(), state)
 
-    def resume(self) -> None:
-        """Continue from every shape's checkpoint; all must exist and match this run."""
-        payloads = []
-        for k in range(self.K):
-            path = self.checkpoint_path(k)
-            if not path.is_file():
+    def resume(self, policy: Resume = "always") -> bool:
+        """Continue from the checkpoint when there is one (`policy`: `always` fails on a
+        checkpoint of another run, `if_compatible` sets it aside and starts from scratch).
+        Returns whether training continues from a checkpoint."""
+        self._remove_stale_temporaries()
+        path = self.checkpoint_path
+        if policy == "never" or not path.is_file():
+            if policy == "always" and not path.is_file():
                 raise SteikError(
                     f"--resume: no checkpoint at {path}; run without --resume to start from scratch"
                 )
-            try:
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as error:
+            return False
+        try:
+            payload = ckpt.load_checkpoint(path)
+            problem = ckpt.mismatch(payload, self.identity())
+        except SteikError as error:
+            if policy == "always":
+                raise
+            ckpt.set_aside(path, str(error))
+            return False
+        if problem is not None:
+            if policy == "always":
                 raise SteikError(
-                    f"{path}: unreadable checkpoint ({error}); delete it and rerun"
-                ) from None
-            if payload.get("format") != CHECKPOINT_FORMAT:
-                raise SteikError(f"{path}: not a steik checkpoint; delete it and rerun")
-            expected = self._identity(k)
-            for key in ("config_digest", "seed", "points_digest"):
-                if payload.get(key) != expected[key]:
-                    raise SteikError(
-                        f"{path}: checkpoint is from another configuration ({key} differs: "
-                        f"{payload.get(key)!r} vs {expected[key]!r}); delete it or rerun without "
-                        "--resume"
-                    )
-            payloads.append(payload)
-        iterations = {p["iteration"] for p in payloads}
-        if len(iterations) != 1:
-            raise SteikError(
-                f"checkpoints of this batch stopped at different iterations {sorted(iterations)}; "
-                f"delete them ({self.out_dir}/*/checkpoint.pt) and rerun"
-            )
-        with torch.no_grad():
-            for k, payload in enumerate(payloads):
-                self.net.load_shape_state(
-                    k, {n: t.to(self.device) for n, t in payload["network"].items()}
+                    f"{path}: checkpoint is from another run ({problem}); delete it or train "
+                    "without --resume"
                 )
-                state = self.states[k]
-                state.generator.set_state(payload["generator"])
-                state.log_rows = list(payload["log"])
-                state.alive = payload["alive"]
-                state.diverged_at = payload["diverged_at"]
-                state.last_finite_loss = payload["last_finite_loss"]
-                if payload["frozen"] is not None:
-                    state.frozen = {n: t.to(self.device) for n, t in payload["frozen"].items()}
-            first = payloads[0]
-            if first["adam"]:
-                for name, p in self.params.items():
-                    self.optimizer.state[p] = {
-                        "step": torch.tensor(first["adam_step"], dtype=torch.float32),
-                        "exp_avg": torch.cat([q["adam"][name]["exp_avg"] for q in payloads]).to(p),
-                        "exp_avg_sq": torch.cat(
-                            [q["adam"][name]["exp_avg_sq"] for q in payloads]
-                        ).to(p),
-                    }
-        self.iteration = int(first["iteration"])
-        self.elapsed = float(first["elapsed"])
-        self.step_seconds = list(first["step_seconds"])
+            ckpt.set_aside(path, problem)
+            return False
+        self._load_state(payload["state"])
+        log.info("resuming from %s at iteration %d", path, self.iteration)
+        return True
+
+    def _load_state(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict({n: t.to(self.device) for n, t in state["network"].items()})
+        self.optimizer.load_state_dict(state["optimizer"])
+        for generator, saved in zip(self.generators, state["generators"], strict=True):
+            generator.set_state(saved)
+        self.log_rows = [list(rows) for rows in state["log_rows"]]
+        self.guard.load_state_dict(state["guard"], self.device)
+        self.iteration = int(state["iteration"])
+        self.elapsed = float(state["elapsed"])
+        self.step_seconds = list(state["step_seconds"])
+
+    def _remove_stale_temporaries(self) -> None:
+        """Temporary files a killed run left beside the outputs (atomic writes never finished)."""
+        remove_stale_temporaries(self.checkpoint_path)
+        for k in range(self.K):
+            for name in ("model.pt", "train_log.parquet", "snapshots.pt"):
+                remove_stale_temporaries(self.shape_dir(k) / name)
 
     # -- outputs ---------------------------------------------------------------------------
-    def save_models(self) -> list[dict[str, Any]]:
-        """Write each shape's `model.pt` and `train_log.parquet`, then drop its checkpoint."""
+    def model_meta(self, k: int) -> dict[str, Any]:
+        """Model-file metadata of shape k (see `steik.model.ModelMeta`)."""
+        shape = self.shapes[k]
         ms = 1000.0 * float(np.median(self.step_seconds)) if self.step_seconds else math.nan
+        return {
+            "config": self.config.as_dict(),
+            "config_hash": self.config.digest(),
+            "shape": shape.name,
+            "dim": self.dim,
+            "points_digest": shape.digest,
+            "center": [float(v) for v in np.asarray(shape.sample.center).reshape(-1)],
+            "scale": float(shape.sample.scale),
+            "seed": self.seed,
+            "iterations": self.iteration,
+            "status": "ok" if self.guard.alive[k] else "diverged",
+            "message": self.guard.message(k),
+            "train_seconds": self.elapsed,
+            "ms_per_iter": ms,
+            "n_params": self.net.n_params_per_shape(),
+            "device": str(self.device),
+            "torch_version": torch_version(),
+            "steik_version": steik_version(),
+            "n_shapes_batch": self.K,
+        }
+
+    def save_models(self) -> list[dict[str, Any]]:
+        """Write each shape's `model.pt` and `train_log.parquet` (each file atomically)."""
         metas = []
-        for k, (shape, state) in enumerate(zip(self.shapes, self.states, strict=True)):
-            if state.alive:
-                status, message = "ok", ""
-            else:
-                status = "diverged"
-                message = (
-                    f"loss or gradients non-finite at iteration {state.diverged_at} (last finite "
-                    f"loss {state.last_finite_loss:.6g}); weights frozen there"
-                )
-            meta = {
-                "format": MODEL_FORMAT,
-                "config": self.config.as_dict(),
-                "config_hash": self.config.digest(),
-                "shape": shape.name,
-                "dim": self.dim,
-                "points_digest": shape.digest,
-                "center": shape.center,
-                "scale": shape.scale,
-                "seed": self.seed,
-                "iterations": self.iteration,
-                "status": status,
-                "message": message,
-                "train_seconds": self.elapsed,
-                "ms_per_iter": ms,
-                "n_params": self.net.n_params_per_shape(),
-                "device": str(self.device),
-                "torch_version": torch_version(),
-                "steik_version": steik_version(),
-                "n_shapes_batch": self.K,
-            }
-            state_dict = {
-                n: t.detach().to("cpu", torch.float32) for n, t in self.net.shape_state(k).items()
-            }
-            shape_dir = self.shape_dir(k)
-            rows = pd.DataFrame(state.log_rows, columns=list(LOG_COLUMNS))
-            with atomic_path(shape_dir / "train_log.parquet") as tmp:
+        columns = [
+            "iteration",
+            "loss",
+            *self.objective.terms,
+            *(f"w_{t}" for t in self.objective.terms),
+            "lr",
+            "seconds",
+        ]
+        for k in range(self.K):
+            meta = self.model_meta(k)
+            rows = pd.DataFrame(self.log_rows[k], columns=columns)
+            with atomic_path(self.shape_dir(k) / "train_log.parquet") as tmp:
                 rows.to_parquet(tmp, index=False)
-            with atomic_path(shape_dir / "model.pt") as tmp:
-                torch.save({**meta, "state_dict": state_dict}, tmp)
-            self.checkpoint_path(k).unlink(missing_ok=True)
+            save_model(self.shape_dir(k) / "model.pt", meta, self.net.shape_state(k))
             metas.append(meta)
         return metas
+
+    def write_record(self, path: str | Path, metas: Sequence[dict[str, Any]]) -> Path:
+        """The batch record (JSON): which shapes trained together, where their models are, how
+        each ended. Written last, so its presence means every model of the batch is complete."""
+        record = {
+            "format": RECORD_FORMAT,
+            "method": self.config.name,
+            "config_hash": self.config.digest(),
+            "seed": self.seed,
+            "iterations": self.iteration,
+            "train_seconds": self.elapsed,
+            "shapes": [
+                {
+                    "shape": m["shape"],
+                    "model": str(self.shape_dir(k) / "model.pt"),
+                    "status": m["status"],
+                    "message": m["message"],
+                }
+                for k, m in enumerate(metas)
+            ],
+        }
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=1) + "\n")
+        return Path(path)
+
+
+def default_checkpoint(out_dir: Path, names: Sequence[str]) -> Path:
+    """Where a batch is checkpointed when no path is given: beside the model for one shape,
+    `OUT/checkpoint-<digest of the names>.pt` for several."""
+    if len(names) == 1:
+        return out_dir / names[0] / "checkpoint.pt"
+    digest = array_digest(np.frombuffer("\n".join(names).encode(), dtype=np.uint8))[:12]
+    return out_dir / f"checkpoint-{digest}.pt"
+
+
+# ----------------------------------------------------------------------------- hooks
+
+
+class ProgressHook(Hook):
+    """Progress of the run: a tqdm bar on a terminal, a log line every 5% otherwise (a job's
+    log file), nothing when quiet. Log messages go through the bar without breaking it."""
+
+    def __init__(self, quiet: bool = False, stream: Any = None) -> None:
+        self.quiet = quiet
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar: tqdm | None = None
+        self._redirect: Any = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.total = trainer.config.iterations
+        self.first, self.started = trainer.iteration, time.perf_counter()
+        terminal = not self.quiet and self.stream.isatty()
+        self.every = 0 if self.quiet or terminal else max(1, self.total // 20)
+        if terminal:
+            self.bar = tqdm(
+                total=self.total,
+                initial=trainer.iteration,
+                desc="train",
+                unit="it",
+                dynamic_ncols=True,
+                file=self.stream,
+            )
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
+
+    def after_step(self, trainer: Trainer, result: StepResult) -> None:
+        i = trainer.iteration
+        if self.bar is not None:
+            self.bar.update(1)
+            if i % 10 == 0:
+                self.bar.set_postfix(loss=self._loss(trainer, result))
+        elif self.every and (i % self.every == 0 or i == self.total):
+            rate = (i - self.first) / max(time.perf_counter() - self.started, 1e-9)
+            log.info(
+                "train: iteration %d/%d (%.0f%%), loss %s, %.2f it/s",
+                i,
+                self.total,
+                100 * i / self.total,
+                self._loss(trainer, result),
+                rate,
+            )
+
+    def on_end(self, trainer: Trainer) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self._redirect.__exit__(None, None, None)
+
+    @staticmethod
+    def _loss(trainer: Trainer, result: StepResult) -> str:
+        alive = [float(v) for v, a in zip(result.loss.cpu(), trainer.guard.alive, strict=True) if a]
+        return f"{np.mean(alive):.4g}" if alive else "-"
+
+
+class CheckpointHook(Hook):
+    """A checkpoint every `config.checkpoint_every` iterations (the end is always saved)."""
+
+    def after_step(self, trainer: Trainer, result: StepResult) -> None:
+        every = trainer.config.checkpoint_every
+        if every and trainer.iteration % every == 0 and not trainer.finished:
+            trainer.save_checkpoint()
+
+
+@dataclass
+class SnapshotHook(Hook):
+    """Keeps each shape's network at chosen training fractions in `<shape>/snapshots.pt`.
+
+    A snapshot at fraction f holds the weights after round(f * iterations) steps. The file is
+    rewritten at each snapshot, so a resumed run keeps the earlier ones.
+    """
+
+    fractions: Sequence[float]
+    at: list[int] = field(default_factory=list)
+    records: list[dict[str, list]] = field(default_factory=list)
+
+    def on_start(self, trainer: Trainer) -> None:
+        self.at = snapshot_iterations(trainer.config.iterations, self.fractions)
+        self.records = [{"iterations": [], "w_div": [], "states": []} for _ in trainer.shapes]
+        for k in range(trainer.K):
+            path = trainer.shape_dir(k) / "snapshots.pt"
+            if trainer.iteration == 0 or not path.is_file():
+                continue
+            try:
+                networks, meta = load_snapshots(path)
+            except SteikError:
+                continue
+            if meta.get("config_hash") != trainer.config.digest():
+                continue
+            for net, i, w in zip(networks, meta["iterations"], meta["w_div"], strict=True):
+                if i <= trainer.iteration:
+                    self.records[k]["iterations"].append(i)
+                    self.records[k]["w_div"].append(w)
+                    self.records[k]["states"].append(dict(net.state_dict()))
+
+    def before_step(self, trainer: Trainer) -> None:
+        i = trainer.iteration
+        if i not in self.at:
+            return
+        fraction = min(i, trainer.config.iterations - 1) / trainer.config.iterations
+        weight = trainer.objective.weights(fraction).get("div", 0.0)
+        for k in range(trainer.K):
+            record = self.records[k]
+            if i in record["iterations"]:
+                continue
+            record["iterations"].append(i)
+            record["w_div"].append(float(weight))
+            record["states"].append(trainer.net.shape_state(k))
+            meta = {
+                key: value
+                for key, value in trainer.model_meta(k).items()
+                if key not in ("status", "message", "iterations")
+            }
+            save_snapshots(trainer.shape_dir(k) / "snapshots.pt", meta, **record)
+
+
+def snapshot_iterations(iterations: int, fractions: Sequence[float]) -> list[int]:
+    """Iteration counts `[S]` (sorted, unique, in [0, iterations]) at the given fractions."""
+    for f in fractions:
+        if not 0.0 <= float(f) <= 1.0:
+            raise SteikError(f"snapshot fractions must lie in [0, 1], got {f}")
+    return sorted({round(float(f) * iterations) for f in fractions})
 
 
 def train(
@@ -582,45 +607,22 @@ def train(
     out_dir: str | Path,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    resume: bool = False,
+    resume: Resume = "never",
     quiet: bool = False,
     dtype: torch.dtype = torch.float32,
+    snapshots: Sequence[float] = (),
+    checkpoint: str | Path | None = None,
+    record: str | Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train every sample file's shape with `config`, together as one K-batch.
 
-    Writes `<out_dir>/<stem>/model.pt` and `train_log.parquet` per input and returns their
-    metadata. With `resume`, continues from the checkpoints a previous run left.
+    Writes `<out_dir>/<stem>/model.pt` and `train_log.parquet` per input (and `snapshots.pt`
+    with `snapshots` fractions, the batch `record` when given) and returns the models' metadata.
     """
     shapes = [read_shape(p) for p in sample_paths]
-    trainer = Trainer(shapes, config, Path(out_dir), seed, device, dtype, quiet)
-    if resume:
-        trainer.resume()
-    return trainer.run()
-
-
-def load_model(
-    path: str | Path, device: torch.device | str = "cpu"
-) -> tuple[SDFNetwork, dict[str, Any]]:
-    """Rebuild exactly the trained network of a `model.pt` (K = 1, eval mode) and its metadata."""
-    path = Path(path)
-    if not path.is_file():
-        raise SteikError(f"{path}: no such model file; train it first (`steik train`)")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise SteikError(f"{path}: unreadable model file ({error}); retrain it") from None
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise SteikError(
-            f"{path}: not a steik model file (format {MODEL_FORMAT} expected); retrain it"
-        )
-    from steik.methods import MethodConfig as Config
-
-    names = {f.name for f in dataclasses.fields(Config)}
-    fields = {k: v for k, v in payload["config"].items() if k in names}
-    fields["schedule_knots"] = tuple(fields.get("schedule_knots", ()))
-    fields["notes"] = tuple(fields.get("notes", ()))
-    config = Config(**fields)
-    net = build_network(config, int(payload["dim"]), 1)
-    net.load_state_dict(payload.pop("state_dict"))
-    net.to(device).eval()
-    return net, payload
+    hooks: list[Hook] = [ProgressHook(quiet), CheckpointHook()]
+    if snapshots:
+        hooks.append(SnapshotHook(tuple(snapshots)))
+    trainer = Trainer(shapes, config, out_dir, seed, device, dtype, hooks, checkpoint)
+    trainer.resume(resume)
+    return trainer.run(record)

@@ -305,6 +305,12 @@ def test_load_sample_refuses_missing_and_damaged_files(tmp_path: Path) -> None:
     (tmp_path / "damaged.npz").write_bytes(b"PK\x03\x04 broken")
     with pytest.raises(SteikError, match="unreadable"):
         load_sample(tmp_path / "damaged.npz")
-    np.savez(tmp_path / "partial.npz", points=np.zeros((3, 3), np.float32))
-    with pytest.raises(SteikError, match="lacks center"):
-        load_sample(tmp_path / "partial.npz")
+    np.savez(tmp_path / "same.npz", points=np.zeros((3, 3), np.float32))
+    with pytest.raises(SteikError, match="all at one place"):
+        load_sample(tmp_path / "same.npz")
+    # A hand-made file needs points only: the normalisation is then the identity.
+    points = np.random.default_rng(0).uniform(-1, 1, (50, 3)).astype(np.float32)
+    np.savez(tmp_path / "handmade.npz", points=points)
+    sample = load_sample(tmp_path / "handmade.npz")
+    assert (sample.shape, sample.scale, sample.ground_truth) == ("handmade", 1.0, "none")
+    assert np.array_equal(sample.center, np.zeros(3))

@@ -55,7 +55,7 @@ def analytic_model(monkeypatch, sample: Sample, radius: float, status: str = "ok
         "train_seconds": 12.5, "ms_per_iter": 1.25, "n_params": 200_067, "device": "cpu",
         "torch_version": "t", "steik_version": "s", "config_hash": "abc",
     }  # fmt: skip
-    monkeypatch.setattr("steik.train.load_model", lambda path, device="cpu": (network, meta))
+    monkeypatch.setattr("steik.evaluate.load_model", lambda path, device="cpu": (network, meta))
     return network
 
 
@@ -120,7 +120,7 @@ def test_no_surface_row_has_nan_distances_but_an_iou(ball, tmp_path, monkeypatch
 
     mesh_path = extract(tmp_path, everywhere_outside, sample, 16)
     monkeypatch.setattr(
-        "steik.train.load_model", lambda p, device="cpu": (everywhere_outside, ball_meta(sample))
+        "steik.evaluate.load_model", lambda p, device="cpu": (everywhere_outside, ball_meta(sample))
     )
     row = ev.evaluate(mesh_path, "m", sample_path)
     assert row["status"] == "no_surface" and "no zero crossing" in row["message"]
@@ -184,7 +184,9 @@ def test_cli_evaluate_writes_one_row(extracted, tmp_path):
     assert row["status"] == "ok" and row["dataset"] == "demo" and row["shape"] == "ball"
     sidecar = json.loads(extracted["mesh"].with_suffix(".json").read_text())
     assert row["extract_seconds"] == sidecar["extract_seconds"]
-    assert all(np.isfinite(row[c]) for c in ev.METRIC_COLUMNS)
+    assert all(np.isfinite(row[c]) for c in ev.SURFACE_METRICS)
+    assert all(np.isnan(row[c]) for c in ev.CURVE_METRICS)  # no exact 2D curve here
+    assert row["n_shapes_batch"] == 1 and row["source"] == "generated:ball"
 
 
 def test_cli_evaluate_rejects_a_sample_of_another_shape(extracted, tmp_path, capsys):
@@ -245,13 +247,16 @@ def test_2d_contour_of_a_larger_circle(tmp_path, monkeypatch):
         return (x - c).norm(dim=-1) - 0.55 / sample.scale
 
     meta = ball_meta(sample) | {"dim": 2}
-    monkeypatch.setattr("steik.train.load_model", lambda p, device="cpu": (circle, meta))
+    monkeypatch.setattr("steik.evaluate.load_model", lambda p, device="cpu": (circle, meta))
     mesh_path = extract(tmp_path, circle, sample, 128)
     vertices, edges = mesh.read_surface(mesh_path)
     assert edges.shape[1] == 2 and np.allclose(vertices[:, 2], 0)
     row = ev.evaluate(mesh_path, "m", sample_path, ev.EvaluationConfig(n_samples=20_000))
-    assert row["chamfer"] == pytest.approx(0.05, abs=2e-3)
-    assert row["hausdorff"] == pytest.approx(0.05, abs=5e-3)
-    assert row["chamfer_sq"] == pytest.approx(2 * 0.05**2, rel=0.1)
+    # Scored against the exact circle: every contour point is 0.05 from it.
+    assert row["chamfer"] == pytest.approx(0.05, abs=1e-4)
+    assert row["hausdorff"] == pytest.approx(0.05, abs=1e-3)
     assert row["iou"] == pytest.approx((0.5 / 0.55) ** 2, abs=0.01)
-    assert row["normal_consistency"] > 0.99 and row["status"] == "ok"
+    assert row["eikonal"] == pytest.approx(0.0, abs=1e-5)  # |grad| of a distance function is 1
+    assert (row["n_components"], row["spurious"]) == (1, 0)
+    assert math.isnan(row["corner"]) and math.isnan(row["chamfer_sq"])  # a circle has no corner
+    assert row["status"] == "ok"

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from steik.losses import (
-    WeightSchedule,
     directional_divergence,
     divergence_term,
     eikonal_term,
@@ -17,6 +16,7 @@ from steik.losses import (
     sdf_term,
 )
 from steik.nn import SDFNetwork
+from steik.schedule import WeightSchedule
 
 COMBINATIONS = [
     (neuron, init, "softplus" if init == "geometric_relu" else "sine")

@@ -8,7 +8,7 @@ import pytest
 
 from steik.errors import SteikError
 from steik.methods import METHODS, parse_override, preset
-from steik.train import build_network
+from steik.model import build_network
 
 
 def test_steik_srb_matches_spec():

@@ -12,12 +12,12 @@ import pytest
 import trimesh
 
 from steik.data.sample import Sample, write_sample
+from steik.methods import run_label
 from steik.plots import (
     loss_curves,
     loss_figure,
     render_figure,
     render_points,
-    run_label,
     view_rotation,
 )
 

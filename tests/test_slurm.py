@@ -3,8 +3,9 @@
 The cluster is the one `.ci/slurm/start.sh` starts on localhost (no accounting database, so job
 status comes from `squeue`). The main test runs a tiny demo config once through the profile and
 once locally with `--cores`, and checks that every non-local job went through `sbatch` (SLURM's
-own job records, not only Snakemake's log), that per-shape CPU jobs were grouped, and that both
-runs give the same metrics. The bad-input tests check that the plugin's messages reach the user.
+own job records, not only Snakemake's log), that a batch of shapes is one SLURM job per stage,
+and that both runs give the same metrics. The bad-input tests check that the plugin's messages
+reach the user.
 
 Tests marked `slurm` need the daemons: they use a running cluster, else start one (root with
 apt-get), else skip with the reason; with STEIK_REQUIRE_SLURM=1 (set by .ci/run) they fail instead.
@@ -13,7 +14,6 @@ apt-get), else skip with the reason; with STEIK_REQUIRE_SLURM=1 (set by .ci/run)
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import re
 import shutil
@@ -160,9 +160,10 @@ def _job_counts(log: str) -> Counter:
 
 # ------------------------------------------------------------------ the tiny demo config
 
-SHAPES = {"demo3d": ["sphere"], "demo2d": ["circle"]}
+SHAPES = {"demo3d": ["sphere", "csg"], "demo2d": ["circle"]}
 METHODS = ["steik"]
 N_RUNS = sum(len(shapes) for shapes in SHAPES.values()) * len(METHODS)
+N_BATCHES = len(SHAPES) * len(METHODS)  # every dataset's shapes fit one batch
 
 
 def _tiny_workdir(workdir: Path) -> list[str]:
@@ -237,25 +238,15 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
     assert {r["state"] for r in records} == {"COMPLETED"}, records
 
     planned = _job_counts(cluster_text)
-    shipped = yaml.safe_load(PROFILE.read_text())
-    groups, components = shipped["groups"], shipped["group-components"]
     local_rules = {"all", "fetch"}
-    expected = Counter()
-    for rule, count in planned.items():
-        if rule in local_rules:
-            continue
-        if rule in groups:
-            expected[f"group:{groups[rule]}"] += math.ceil(count / components[groups[rule]])
-        else:
-            expected[rule] += count
-    seen = Counter()
-    for record in records:
-        name = record["comment"].removeprefix("rule_").split("_wildcards_")[0]
-        group = next((g for g in set(groups.values()) if name.startswith(g)), None)
-        seen[f"group:{group}" if group else name] += 1
+    expected = Counter({rule: n for rule, n in planned.items() if rule not in local_rules})
+    seen = Counter(
+        record["comment"].removeprefix("rule_").split("_wildcards_")[0] for record in records
+    )
     assert seen == expected
-    # The two evaluate jobs were packed into one SLURM job.
-    assert planned["evaluate"] == N_RUNS == 2 and expected[f"group:{groups['evaluate']}"] == 1
+    # Training, extraction and evaluation ran once per batch: 3 shapes, 2 SLURM jobs each.
+    for rule in ("train", "extract", "evaluate"):
+        assert planned[rule] == N_BATCHES == 2 and N_RUNS == 3
     # Local rules ran in this process, nothing else did.
     ran_locally = re.findall(r"^local(?:rule|checkpoint) (\w+):", cluster_text, re.MULTILINE)
     assert "fetch" in ran_locally and set(ran_locally) <= local_rules

@@ -36,7 +36,8 @@ def make_row(rng, dataset, method, shape, seed=0, status="ok", metrics=SCAN + SH
         n_params=200_067 if quadratic else 264_449, iterations=100, n_points=4000,
         train_seconds=float(rng.uniform(1, 9)), ms_per_iter=float(rng.uniform(10, 90)),
         extract_seconds=float(rng.uniform(0.1, 2)), device="cpu", torch_version="2.x",
-        steik_version="0.1.0", config_hash="abc", status=status, message="",
+        steik_version="0.1.0", config_hash="abc", status=status, message="", n_shapes_batch=1,
+        source=f"scans/{shape}.ply",
     )
     for metric in metrics:
         row[metric] = float(rng.uniform(0.01, 1.0))
@@ -125,14 +126,14 @@ def test_shapenet_layout(tmp_path):
     assert f"{np.median(steik):.4g}" in markdown
 
 
-@pytest.mark.parametrize("problem", ["missing_column", "two_rows", "duplicate", "other_dataset"])
+@pytest.mark.parametrize("problem", ["missing_column", "no_rows", "duplicate", "other_dataset"])
 def test_bad_input_fails_cleanly(tmp_path, scan_rows, problem):
     paths = write_rows(tmp_path, scan_rows[:3])
     if problem == "missing_column":
         pd.read_parquet(paths[0]).drop(columns=["iou"]).to_parquet(paths[0])
-    elif problem == "two_rows":
-        frame = pd.read_parquet(paths[0])
-        pd.concat([frame, frame]).to_parquet(paths[0])
+    elif problem == "no_rows":
+        paths = paths[:1]
+        pd.read_parquet(paths[0]).iloc[:0].to_parquet(paths[0])
     elif problem == "duplicate":
         paths.append(paths[0])
     else:
@@ -142,7 +143,7 @@ def test_bad_input_fails_cleanly(tmp_path, scan_rows, problem):
     out = tmp_path / "tables"
     with pytest.raises(SteikError) as error:
         write_tables(paths, "srb", out)
-    if problem in ("missing_column", "two_rows"):
+    if problem in ("missing_column", "no_rows"):
         assert str(paths[0]) in str(error.value)
     assert not out.exists() or not any(out.iterdir())
 

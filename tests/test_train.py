@@ -13,8 +13,11 @@ from conftest import write_sphere_sample
 
 from steik.cli import main
 from steik.methods import preset
-from steik.train import LOG_COLUMNS, Trainer, load_model, train
+from steik.model import load_model
+from steik.train import Trainer, train
 
+LOG_COLUMNS = ["iteration", "loss", "sdf", "inter", "normal", "eikonal", "div", "w_sdf", "w_inter",
+               "w_normal", "w_eikonal", "w_div", "lr", "seconds"]  # fmt: skip
 TINY = dict(hidden=16, layers=2, n_manifold=200, n_offsurface=200, log_every=5, lr=1e-3)
 
 
@@ -27,11 +30,11 @@ def _force_divergence(monkeypatch, victim: str, at: int) -> None:
     original = Trainer._sample
 
     def sample(self):
-        x_m, x_o, normals = original(self)
+        batch = original(self)
         for k, shape in enumerate(self.shapes):
             if shape.name == victim and self.iteration >= at:
-                x_m[k, 0, 0] = math.nan
-        return x_m, x_o, normals
+                batch["manifold"][k, 0, 0] = math.nan
+        return batch
 
     monkeypatch.setattr(Trainer, "_sample", sample)
 
@@ -92,7 +95,7 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch):
     assert (tmp_path / "resumed/shape/checkpoint.pt").is_file()
     assert not (tmp_path / "resumed/shape/model.pt").exists()
     monkeypatch.setattr(Trainer, "step", original)
-    train([path], config, tmp_path / "resumed", seed=3, resume=True, quiet=True)
+    train([path], config, tmp_path / "resumed", seed=3, resume="always", quiet=True)
     a, b = _weights(tmp_path / "straight", "shape"), _weights(tmp_path / "resumed", "shape")
     assert all(torch.equal(a[n], b[n]) for n in a)
     log_a = pd.read_parquet(tmp_path / "straight/shape/train_log.parquet")
@@ -149,10 +152,10 @@ def test_bad_inputs_give_one_clear_message(tmp_path, capsys):
         "srb",
     ]
     cases = {
-        "missing": (["--points", str(tmp_path / "nope.npz")], "no such file"),
-        "corrupt": (["--points", str(tmp_path / "corrupt.npz")], "not a readable .npz"),
-        "nopoints": (["--points", str(tmp_path / "nopoints.npz")], "has no 'points' array"),
-        "empty": (["--points", str(tmp_path / "empty.npz")], "zero points"),
+        "missing": (["--points", str(tmp_path / "nope.npz")], "does not exist"),
+        "corrupt": (["--points", str(tmp_path / "corrupt.npz")], "is unreadable"),
+        "nopoints": (["--points", str(tmp_path / "nopoints.npz")], "has no `points` array"),
+        "empty": (["--points", str(tmp_path / "empty.npz")], "with N > 0"),
         "nan": (["--points", str(tmp_path / "nan.npz")], "non-finite coordinates"),
         "mixed": (["--points", str(good), str(flat)], "mix 2D and 3D"),
         "method": (["--points", str(good), "--method", "digs2"], "valid methods"),
@@ -199,7 +202,7 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(tmp_path, monkeypa
         ],
         capsys,
     )
-    assert code == 2 and "another configuration" in err
+    assert code == 2 and "checkpoint is from another run (config_digest differs" in err
     assert not (tmp_path / "o/s/model.pt").exists()
 
 

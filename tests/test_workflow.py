@@ -50,10 +50,9 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def expected(datasets: dict[str, int], methods: int, fetch: int) -> dict[str, int]:
-    """Job counts up to the tables of a config whose datasets have the given shape counts
-    (one seed); figure rules are added by the caller."""
-    runs = sum(shapes * methods for shapes in datasets.values())
+def expected(datasets: dict[str, int], runs: int, fetch: int) -> dict[str, int]:
+    """Job counts up to the tables of a config whose datasets each train as one batch per run
+    (`runs` = methods x seeds per dataset, summed); figure rules are added by the caller."""
     return {
         "fetch": fetch,
         "sample": sum(datasets.values()),
@@ -72,17 +71,14 @@ def expected(datasets: dict[str, int], methods: int, fetch: int) -> dict[str, in
     [
         (
             "config/config.yaml",
-            # + the 2D experiment (`experiment2d.in_all`): 5 methods x 3 seeds, each one batch
-            # of the three shapes, one table, two figures.
+            # demo3d: 5 methods x 1 seed, demo2d (the 2D experiment): 5 methods x 3 seeds; every
+            # dataset's shapes train as one batch per (method, seed).
             {
-                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5, 2),
+                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5 + 15, 2),
                 "levelsets": 1,
                 "renders": 1,
                 "losses": 2,
-                "train2d": 5 * 3,
-                "table2d": 1,
-                "figure2d": 1,
-                "snapshots2d": 1,
+                "snapshots": 1,
             },
         ),
         (
@@ -103,6 +99,16 @@ def expected(datasets: dict[str, int], methods: int, fetch: int) -> dict[str, in
             "config/ablation.yaml",
             {"fetch": 1, "tables": 1, "runtime_table": 1, "renders": 1, "losses": 1, "all": 1},
         ),
+        (
+            "config/2d_cpu.yaml",
+            {**expected({"demo2d": DEMO2D_SHAPES}, 15, 1), "levelsets": 1, "losses": 1,
+             "snapshots": 1},
+        ),
+        (
+            "config/2d.yaml",
+            {**expected({"demo2d": DEMO2D_SHAPES}, 15, 1), "levelsets": 1, "losses": 1,
+             "snapshots": 1},
+        ),
     ],
 )
 def test_dry_run_job_counts(tmp_path, configfile, want):
@@ -111,19 +117,36 @@ def test_dry_run_job_counts(tmp_path, configfile, want):
     assert job_counts(result.stdout + result.stderr) == want
 
 
+def train_commands(output: str) -> list[str]:
+    """The `steik train ...` command lines a dry run with `-p` prints."""
+    return [line[line.index("steik train"):] for line in output.splitlines()
+            if "steik train" in line]  # fmt: skip
+
+
+def _overrides_of(line: str) -> dict:
+    """The method overrides (`--overrides JSON`) of a `steik train` command line."""
+    import json
+    import shlex
+
+    words = shlex.split(line)
+    return json.loads(words[words.index("--overrides") + 1])
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("configfile", ["config/2d_cpu.yaml", "config/2d.yaml"])
-def test_experiment2d_target_dry_run(tmp_path, configfile):
-    """The 2D configs' `experiment2d` target: one batch per (method, seed), sized as written."""
-    result = snakemake(tmp_path, "experiment2d", "-n", "-p", "--configfile", str(ROOT / configfile))
+@pytest.mark.parametrize(("configfile", "iterations"), [("config/2d_cpu.yaml", 2000),
+                                                        ("config/2d.yaml", 10_000)])
+def test_2d_configs_train_one_batch_per_method_and_seed(tmp_path, configfile, iterations):
+    """The 2D configs: the three shapes of each (method, seed) train together, with snapshots,
+    at the sizes written in the config."""
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(ROOT / configfile))
     assert result.returncode == 0, result.stderr + result.stdout
-    counts = job_counts(result.stdout)
-    assert counts == {"fetch": 1, "sample": DEMO2D_SHAPES, "train2d": 5 * 3, "table2d": 1,
-                      "figure2d": 1, "snapshots2d": 1, "experiment2d": 1}  # fmt: skip
-    trains = [line for line in result.stdout.splitlines() if "steik experiment2d train" in line]
-    assert len(trains) == 15 and all("--points " in line for line in trains)
-    wanted = "--iterations 2000" if "cpu" in configfile else "--iterations 10000"
-    assert all(wanted in line for line in trains)
+    trains = train_commands(result.stdout)
+    assert len(trains) == 15
+    assert all(line.count(".npz") == 3 and "--snapshots 0.1,0.2,0.3,0.4,1.0" in line
+               for line in trains)  # fmt: skip
+    assert {_overrides_of(line).get("iterations", 10_000) for line in trains} == {iterations}
+    seeds = sorted({line.split("--seed ")[1].split()[0] for line in trains})
+    assert seeds == ["0", "1", "2"]
 
 
 @pytest.mark.slow
@@ -137,11 +160,12 @@ def test_shapes_key_and_iteration_scale(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["train"] == 2 * 4 and counts["sample"] == 2
-    trains = [line for line in result.stdout.splitlines() if "steik train" in line]
-    assert len(trains) == 8
-    # 10,000 preset iterations x 0.01.
-    assert all("--iterations 100 " in line for line in trains)
+    assert counts["train"] == 4 and counts["sample"] == 2  # one batch per method
+    trains = train_commands(result.stdout)
+    assert len(trains) == 4
+    # 10,000 preset iterations x 0.01, as typed data.
+    assert all(_overrides_of(line)["iterations"] == 100 for line in trains)
+    assert all("anchor.npz" in line and "dc.npz" in line for line in trains)
     assert any("--method steik --experiment srb" in line for line in trains)
 
 
@@ -152,8 +176,8 @@ def test_shapes_key_and_iteration_scale(tmp_path):
         ({"train": {"iterations_scale": "fast"}}, "iterations_scale"),
         ({"extract": {"defaults": {"resolutoin": 64}}}, "resolutoin"),
         ({"resources": {"train": {"gpu": 2}}}, "gpu"),
-        ({"experiment2d": {"in_al": True}}, "in_al"),
-        ({"experiment2d": {"resolution": 4}}, "resolution"),
+        ({"train": {"per_dataset": {"demo3d": {"batchsize": 3}}}}, "batchsize"),
+        ({"train": {"snapshots": [1.5]}}, "1.5"),
     ],
 )
 def test_schema_names_the_offending_key(change, key):
@@ -226,6 +250,7 @@ def test_folder_dataset_dry_run(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     assert "fetch" not in counts
-    assert counts["sample"] == 2 and counts["train"] == 4 and counts["tables"] == 1
+    assert counts["sample"] == 2 and counts["train"] == 2 and counts["tables"] == 1
     assert f"--folder {scans} --pattern '*.ply'" in result.stdout
+    assert "--out results/mine/steik " in result.stdout
     assert "results/mine/steik/crate/model.pt" in result.stdout

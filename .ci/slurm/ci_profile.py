@@ -3,12 +3,11 @@
 The CI cluster (.ci/slurm/start.sh) is this one machine: no GPU, a few CPUs, no accounting
 database. So the copy written here differs from profiles/slurm/config.yaml in exactly these keys:
 `gpu: 0` for train/extract, `mem_mb` requests capped to the node's memory per CPU, `cores` capped
-to the node's CPUs (a group job wider than the node would pend forever), squeue-based job status
-with a 2 s first check. Everything else (groups, retries, resource expressions) is as shipped.
-`--no-groups` also drops the grouping, to count submissions without it (bench/bench_slurm.py).
-`small_config` is the test-size workflow config that the cluster tests and that bench run.
+to the node's CPUs, squeue-based job status with a 2 s first check. Everything else (retries,
+resource expressions) is as shipped. `small_config` is the test-size workflow config that the
+cluster tests and bench/bench_slurm.py run.
 
-    python .ci/slurm/ci_profile.py OUT_DIR [--no-groups]    # then: snakemake --profile OUT_DIR
+    python .ci/slurm/ci_profile.py OUT_DIR    # then: snakemake --profile OUT_DIR
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ def node_cpus_and_memory(node: str = "localhost") -> tuple[int, int]:
     return int(out[0]), int(out[1])
 
 
-def ci_profile(cpus: int, memory_mb: int, groups: bool = True) -> dict:
+def ci_profile(cpus: int, memory_mb: int) -> dict:
     """The shipped profile, adjusted to a GPU-less node with `cpus` CPUs and `memory_mb` MB."""
     profile = yaml.safe_load(PROFILE.read_text())
     cap = memory_mb // max(cpus, 1)
@@ -46,9 +45,6 @@ def ci_profile(cpus: int, memory_mb: int, groups: bool = True) -> dict:
     profile["cores"] = min(profile["cores"], cpus)
     profile["slurm-status-command"] = "squeue"
     profile["slurm-init-seconds-before-status-checks"] = 2
-    if not groups:
-        profile.pop("groups", None)
-        profile.pop("group-components", None)
     return profile
 
 
@@ -86,11 +82,11 @@ def small_config(
     }  # fmt: skip
 
 
-def write_ci_profile(dest: Path, groups: bool = True) -> Path:
+def write_ci_profile(dest: Path) -> Path:
     """Write `dest/config.yaml` for the running local cluster; return `dest`."""
     cpus, memory_mb = node_cpus_and_memory()
     dest.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(ci_profile(cpus, memory_mb, groups), sort_keys=False)
+    text = yaml.safe_dump(ci_profile(cpus, memory_mb), sort_keys=False)
     (dest / "config.yaml").write_text(text)
     return dest
 
@@ -98,9 +94,8 @@ def write_ci_profile(dest: Path, groups: bool = True) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder to write config.yaml into")
-    parser.add_argument("--no-groups", action="store_true", help="drop groups/group-components")
     args = parser.parse_args()
-    print(write_ci_profile(args.out, groups=not args.no_groups))
+    print(write_ci_profile(args.out))
 
 
 if __name__ == "__main__":

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import argparse
 
+from steik.cli._options import add_figure, add_files
+
 HELP = "2D level-set figure (methods x shapes, ground truth dotted)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", nargs="+", required=True, metavar="PT",
-                        help=".../<run>/<shape>/model.pt files (2D)")
-    parser.add_argument("--samples", nargs="+", required=True, metavar="NPZ",
-                        help="sample files of the shapes (<shape>.npz)")
-    parser.add_argument("--out", required=True, help="PNG to write")
-    parser.add_argument("--resolution", type=int, default=200,
-                        help="grid points per axis (default 200)")
+    add_files(parser, "--models", "PT", ".../<run>/<shape>/model.pt files (2D)")
+    add_files(parser, "--samples", "NPZ", "sample files of the shapes (<shape>.npz)")
+    add_figure(parser, resolution=256)
 
 
 def run(args: argparse.Namespace) -> int:

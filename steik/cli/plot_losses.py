@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 
+from steik.cli._options import add_figure, add_files
+
 HELP = "loss curves from train_log.parquet files"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--logs", nargs="+", required=True, metavar="PARQUET",
-                        help=".../<run>/<shape>/train_log.parquet files")
-    parser.add_argument("--out", required=True, help="PNG to write")
+    add_files(parser, "--logs", "PARQUET", ".../<run>/<shape>/train_log.parquet files")
+    add_figure(parser)
 
 
 def run(args: argparse.Namespace) -> int:

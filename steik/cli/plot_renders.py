@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import argparse
 
+from steik.cli._options import add_figure, add_files
+
 HELP = "renders of 3D reconstructions next to the ground truth"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--meshes", nargs="+", required=True, metavar="PLY",
-                        help=".../<run>/<shape>/mesh.ply files")
-    parser.add_argument("--samples", nargs="+", required=True, metavar="NPZ",
-                        help="sample files of the shapes (<shape>.npz; ground truth from them)")
-    parser.add_argument("--out", required=True, help="PNG to write")
+    add_files(parser, "--meshes", "PLY", ".../<run>/<shape>/mesh.ply files")
+    add_files(parser, "--samples", "NPZ", "sample files of the shapes (ground truth from them)")
+    add_figure(parser)
     parser.add_argument("--size", type=int, default=240, help="pixels per panel (default 240)")
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 
+from steik.cli._options import add_files
+
 HELP = "time per training iteration per method (Table 3 layout)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tables", nargs="+", required=True, metavar="PARQUET",
-                        help="results/tables/<dataset>.parquet files")
+    add_files(parser, "--tables", "PARQUET", "results/tables/<dataset>.parquet files")
     parser.add_argument("--out", required=True, metavar="PARQUET", help="runtime.parquet to write")
 
 

@@ -29,10 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import gdown
+import pooch
+
+from steik.data import shapes2d, shapes3d
 from steik.data.registry import (
     SHAPENET_CLASSES,
     Dataset,
     Source,
+    folder_files,
     lock_path,
     read_lock,
     resolve,
@@ -137,8 +142,6 @@ def _verify(
 
 def _pooch(url: str, out: Path, config: FetchConfig) -> None:
     """Plain HTTP(S) download through pooch: retries, progress bar, temporary file."""
-    import pooch
-
     # pooch would announce the temporary file name; _download has already said what is fetched.
     pooch.get_logger().setLevel("WARNING")
     fetcher = pooch.create(
@@ -156,8 +159,6 @@ def _pooch(url: str, out: Path, config: FetchConfig) -> None:
 
 def _gdown(url: str, out: Path, config: FetchConfig) -> None:
     """Google Drive download through gdown (handles the large-file confirmation page)."""
-    import gdown
-
     # gdown keeps its own partial files beside its output: give it a private folder to drop.
     workdir = Path(tempfile.mkdtemp(prefix=".gdown-", dir=out.parent))
     partial = workdir / out.name
@@ -287,12 +288,8 @@ def _fetch_download(dataset: Dataset, root: Path, config: FetchConfig) -> Path:
 def generated_files(dataset: Dataset) -> dict[str, bytes]:
     """File name -> bytes of every file a generated dataset writes (deterministic)."""
     if dataset.name == "demo3d":
-        from steik.data import shapes3d
-
         return {f"{s}.ply": shapes3d.mesh_bytes(shapes3d.make_mesh(s)) for s in dataset.shapes}
     if dataset.name == "demo2d":
-        from steik.data import shapes2d
-
         return {f"{s}.npy": shapes2d.curve_bytes(s) for s in dataset.shapes}
     raise SteikError(f"dataset {dataset.name!r} is not a generated dataset")
 
@@ -331,9 +328,7 @@ def _fetch_generated(dataset: Dataset, root: Path) -> Path:
 
 def _fetch_folder(dataset: Dataset, root: Path) -> Path:
     """Record the sha256 of every file of a folder dataset (the files stay where they are)."""
-    from steik.data import folder
-
-    files = folder.folder_files(dataset)
+    files = folder_files(dataset)
     records = [
         {
             "name": shape,

@@ -15,11 +15,14 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import trimesh
 
 from steik.errors import SteikError
+
+if TYPE_CHECKING:
+    import trimesh
 
 POINT_SUFFIXES = (".ply", ".xyz", ".npy", ".npz")
 MESH_SUFFIXES = (".ply", ".off", ".obj", ".stl")
@@ -89,6 +92,8 @@ def _load_trimesh(path: Path) -> trimesh.Trimesh | trimesh.PointCloud:
         raise SteikError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise SteikError(f"{path}: the file is empty")
+    import trimesh  # here, not above: listing a folder dataset's files must stay light
+
     try:
         loaded = trimesh.load(path, process=False)
     except Exception as error:  # trimesh raises many types on damaged input
@@ -189,6 +194,8 @@ def _read_numpy(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
 
 def read_mesh(path: str | Path) -> trimesh.Trimesh:
     """Read a triangle mesh (`.ply`, `.off`, `.obj`, `.stl`); a file without faces is refused."""
+    import trimesh
+
     path = Path(path)
     if path.suffix.lower() not in MESH_SUFFIXES:
         raise SteikError(f"{path}: unsupported mesh format; use one of {', '.join(MESH_SUFFIXES)}")
@@ -216,7 +223,7 @@ def is_mesh(path: str | Path) -> bool:
     if suffix != ".ply":
         return False
     loaded = _load_trimesh(path)
-    return isinstance(loaded, trimesh.Trimesh) and len(loaded.faces) > 0
+    return len(getattr(loaded, "faces", ())) > 0
 
 
 def read_occupancy(path: str | Path) -> tuple[np.ndarray, np.ndarray]:

@@ -7,21 +7,34 @@ The workflow names datasets either by registry name (`srb`, `shapenet`, `scene`,
 `demo2d`) or by an inline folder entry `{name, kind: folder, path, pattern}`; `resolve` turns
 both into a `Dataset`. `list_shapes` needs no network and no prior fetch, except for ShapeNet,
 whose 260 shape ids are only known from its archive (fetch it first; the lock file lists them).
+
+A record also says how the dataset is run and reported: the experiment whose method settings
+apply by default (`srb`, `shapenet`, `scene`, `2d`) and which of the paper's tables sits beside
+ours. Folder datasets (a user's directory of meshes or point clouds) are records too; each
+matching file is a shape named after its file (`folder_files`).
+
+Importing this module is cheap (no torch, no trimesh): the workflow lists shapes with it while
+it builds its job graph.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steik.data import io
 from steik.data.shapes2d import SHAPES_2D
-from steik.data.shapes3d import SHAPES_3D
 from steik.errors import SteikError
 
 KINDS = ("download", "generated", "folder")
+PAPER_TABLES = ("none", "srb", "shapenet")
+"""Which paper table is printed beside a dataset's results: none, Table 1 (srb), Table 2."""
+FOLDER_SUFFIXES = tuple(sorted(set(io.POINT_SUFFIXES + io.MESH_SUFFIXES)))
+"""File types a folder dataset reads (meshes become ground truth, point clouds scans)."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,10 @@ class Dataset:
     """Folder datasets: the directory holding the files."""
     pattern: str | None = None
     """Folder datasets: glob pattern of the files, e.g. `*.ply`."""
+    experiment: str = "srb"
+    """Experiment whose method settings (weights, lr, schedule, sizes) apply by default."""
+    paper_table: str = "none"
+    """The paper's table shown beside ours: `srb` (Table 1), `shapenet` (Table 2) or `none`."""
 
 
 SHAPENET_CLASSES: dict[str, str] = {
@@ -102,6 +119,7 @@ REGISTRY: dict[str, Dataset] = {
                 "gt": "deep_geometric_prior_data/ground_truth/{shape}.xyz",
             },
             description="Surface Reconstruction Benchmark (Deep Geometric Prior packaging)",
+            paper_table="srb",
         ),
         Dataset(
             name="shapenet",
@@ -127,6 +145,8 @@ REGISTRY: dict[str, Dataset] = {
                 "occ": "ShapeNetNSP/{class_id}/{model}/points.npz",
             },
             description="ShapeNet subset of Neural Splines (13 classes x 20 test shapes)",
+            experiment="shapenet",
+            paper_table="shapenet",
         ),
         Dataset(
             name="scene",
@@ -143,12 +163,13 @@ REGISTRY: dict[str, Dataset] = {
             ),
             layout={"scan": "scene_reconstruction/{shape}.ply"},
             description="SIREN's interior room scan",
+            experiment="scene",
         ),
         Dataset(
             name="demo3d",
             kind="generated",
             ground_truth="mesh",
-            shapes=SHAPES_3D,
+            shapes=("sphere", "torus", "grooved_box", "gear", "csg"),
             layout={"mesh": "{shape}.ply"},
             description="generated watertight meshes (steik.data.shapes3d)",
         ),
@@ -160,6 +181,7 @@ REGISTRY: dict[str, Dataset] = {
             shapes=SHAPES_2D,
             layout={"curve": "{shape}.npy"},
             description="SPEC 9's 2D shapes with exact signed distances (steik.data.shapes2d)",
+            experiment="2d",
         ),
         Dataset(
             name="folder",
@@ -215,6 +237,50 @@ def resolve(entry: str | Mapping[str, Any] | Dataset) -> Dataset:
     raise SteikError(f"dataset entry {entry!r} must be a registry name or a folder mapping")
 
 
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.+-]")
+
+
+def shape_name(stem: str) -> str:
+    """The shape name of a folder dataset's file stem: letters, digits and `_ . + -` are kept,
+    any other character (a space, a slash, an accent) becomes `_`, so that the name is a safe
+    folder and file name in every output path."""
+    name = _UNSAFE.sub("_", stem)
+    return name if name[:1].isalnum() else f"s{name}"
+
+
+def folder_files(dataset: Dataset) -> dict[str, Path]:
+    """Shape name -> file of a folder dataset, sorted by name.
+
+    Names come from file stems (`shape_name`); two files that would give one name (`a.ply` and
+    `a.xyz`, or `my scan.ply` and `my_scan.ply`) are refused, naming both.
+    """
+    if dataset.kind != "folder" or not dataset.path:
+        raise SteikError(f"dataset {dataset.name!r} is not a folder dataset with a path")
+    root = Path(dataset.path)
+    if not root.is_dir():
+        raise SteikError(
+            f"folder dataset {dataset.name!r}: {root} is not a directory; fix its `path`"
+        )
+    pattern = dataset.pattern or "*.ply"
+    files: dict[str, Path] = {}
+    for path in sorted(p for p in root.glob(pattern) if p.is_file()):
+        if path.suffix.lower() not in FOLDER_SUFFIXES:
+            raise SteikError(
+                f"folder dataset {dataset.name!r}: {path} has an unsupported format; narrow the "
+                f"pattern {pattern!r} to {', '.join(FOLDER_SUFFIXES)} files"
+            )
+        name = shape_name(path.stem)
+        if name in files:
+            raise SteikError(
+                f"folder dataset {dataset.name!r}: {files[name].name} and {path.name} both give "
+                f"the shape name {name!r}; rename one or narrow the pattern {pattern!r}"
+            )
+        files[name] = path
+    if not files:
+        raise SteikError(f"folder dataset {dataset.name!r}: no file in {root} matches {pattern!r}")
+    return dict(sorted(files.items()))
+
+
 def dataset_name(entry: str | Mapping[str, Any] | Dataset) -> str:
     """The dataset's name as used in `resources/<name>` and `results/<name>`."""
     return resolve(entry).name
@@ -243,11 +309,9 @@ def list_shapes(
 ) -> list[str]:
     """Shape names of a dataset, without network: registry data, a folder's file stems, or (for
     ShapeNet) the shape list recorded by `steik fetch`."""
-    from steik.data import folder
-
     dataset = resolve(entry)
     if dataset.kind == "folder":
-        return sorted(folder.folder_files(dataset))
+        return sorted(folder_files(dataset))
     if dataset.shapes:
         return list(dataset.shapes)
     lock = read_lock(dataset.name, root)
@@ -266,12 +330,10 @@ def ground_truth(
 ) -> str:
     """The ground-truth kind of a dataset (`mesh`, `points`, `shapenet`, `none`; `auto` for a
     folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud)."""
-    from steik.data import folder
-
     dataset = resolve(entry)
     if dataset.kind == "folder" and shape is not None:
-        path = folder.folder_files(dataset)[check_shape(dataset, shape, root)]
-        return "mesh" if folder.is_mesh_file(path) else "none"
+        path = folder_files(dataset)[check_shape(dataset, shape, root)]
+        return "mesh" if io.is_mesh(path) else "none"
     if shape is not None:
         check_shape(dataset, shape, root)
     return dataset.ground_truth

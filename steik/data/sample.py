@@ -42,17 +42,16 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import point_cloud_utils as pcu
 import trimesh
 
+from steik.data import io, registry, shapes2d, shapes3d
+from steik.data.registry import Dataset
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
-
-if TYPE_CHECKING:
-    from steik.data.registry import Dataset
 
 GROUND_TRUTH_KINDS: tuple[str, ...] = ("mesh", "points", "shapenet", "none")
 _STRING_KEYS = ("dataset", "shape", "ground_truth", "source", "source_sha256")
@@ -130,6 +129,8 @@ class SampleConfig:
             raise SteikError(f"--n-occ must be >= 0, got {self.n_occ}")
         if not (self.noise >= 0 and math.isfinite(self.noise)):
             raise SteikError(f"--noise must be a finite number >= 0, got {self.noise}")
+        if self.seed < 0:
+            raise SteikError(f"--seed must be 0 or more, got {self.seed}")
         if not 0.0 <= self.near_fraction <= 1.0:
             raise SteikError(f"near_fraction must lie in [0, 1], got {self.near_fraction}")
 
@@ -206,18 +207,30 @@ def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.nda
         near, _ = _surface(mesh, n_near, near_rng)
         near = near + near_rng.normal(0.0, config.near_sigma * diagonal, near.shape)
         occ = np.concatenate([occ, near])
-    arrays = {
-        "points": points,
-        "normals": scan_normals.astype(np.float32),
+    arrays = _arrays(points, scan_normals, center, scale, gt, gt_normals)
+    if n_occ > 0:  # --n-occ 0: no IoU points at all
+        arrays["occ_points"] = occ.astype(np.float32)
+        arrays["occ_labels"] = inside_mesh(mesh, arrays["occ_points"])
+    return arrays
+
+
+def _arrays(
+    points: np.ndarray,
+    normals: np.ndarray,
+    center: np.ndarray,
+    scale: float,
+    gt: np.ndarray,
+    gt_normals: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The sample-file arrays of a shape with ground truth, in the file's dtypes."""
+    return {
+        "points": np.asarray(points, dtype=np.float32),
+        "normals": normals.astype(np.float32),
         "center": center,
         "scale": np.float64(scale),
         "gt_points": gt.astype(np.float32),
         "gt_normals": gt_normals.astype(np.float32),
     }
-    if n_occ > 0:  # --n-occ 0: no IoU points at all
-        arrays["occ_points"] = occ.astype(np.float32)
-        arrays["occ_labels"] = inside_mesh(mesh, arrays["occ_points"])
-    return arrays
 
 
 def sample_curve(name: str, config: SampleConfig) -> dict[str, np.ndarray]:
@@ -226,8 +239,6 @@ def sample_curve(name: str, config: SampleConfig) -> dict[str, np.ndarray]:
     The IoU grid is square, `round(sqrt(n_occ))` points a side (default 256), over the curve's
     padded bounding box, labelled by the exact signed distance's sign.
     """
-    from steik.data import shapes2d
-
     (noise_rng,) = _streams(config.seed, 1)
     scan, scan_normals = shapes2d.surface_points(name, config.n_points)
     gt, gt_normals = shapes2d.curve_samples(name, config.n_gt)
@@ -244,14 +255,7 @@ def sample_curve(name: str, config: SampleConfig) -> dict[str, np.ndarray]:
     lo, hi = _padded_box(shapes2d.outline(name), config.occ_padding)
     gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], side), np.linspace(lo[1], hi[1], side))
     occ = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    arrays = {
-        "points": points,
-        "normals": scan_normals.astype(np.float32),
-        "center": center,
-        "scale": np.float64(scale),
-        "gt_points": gt.astype(np.float32),
-        "gt_normals": gt_normals.astype(np.float32),
-    }
+    arrays = _arrays(points, scan_normals, center, scale, gt, gt_normals)
     if side > 0:  # --n-occ 0: no IoU grid
         arrays["occ_points"] = occ.astype(np.float32)
         arrays["occ_labels"] = shapes2d.signed_distance(name, arrays["occ_points"]) < 0
@@ -302,40 +306,75 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def load_sample(path: str | Path) -> Sample:
-    """Read a sample file written by `steik sample`; a missing or malformed file is a SteikError."""
+    """Read and check a sample file: the one reader every command uses.
+
+    Files written by `steik sample` hold every key; a hand-made file needs only `points`
+    (`center` 0 and `scale` 1 then, the shape named after the file). Anything no stage could use
+    (unreadable file, wrong shapes, non-finite values, fewer than two distinct points, a scale
+    that is not a positive number) is a SteikError naming the file and the fix.
+    """
     path = Path(path)
     if not path.is_file():
         raise SteikError(f"sample file {path} does not exist; create it with `steik sample`")
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
+    except PermissionError:
+        raise SteikError(f"sample file {path} is not readable (permission denied)") from None
     except Exception as error:  # numpy raises several types for damaged zip members
         raise SteikError(
             f"sample file {path} is unreadable ({error}); run `steik sample` again"
-        ) from error
+        ) from None
+    if "points" not in arrays:
+        raise SteikError(
+            f"sample file {path} has no `points` array (keys: {', '.join(sorted(arrays))}); "
+            "run `steik sample` again"
+        )
     names = {f.name for f in fields(Sample)}
-    missing = [key for key in ("points", "center", "scale", *_STRING_KEYS) if key not in arrays]
-    if missing:
-        raise SteikError(f"sample file {path} lacks {', '.join(missing)}; run `steik sample` again")
-    values = {key: value for key, value in arrays.items() if key in names}
+    values: dict[str, Any] = {key: value for key, value in arrays.items() if key in names}
+    d = np.shape(values["points"])[-1] if np.ndim(values["points"]) == 2 else 0
+    values.setdefault("center", np.zeros(d))
+    values.setdefault("scale", np.float64(1.0))
+    defaults = {"dataset": "", "shape": path.stem, "ground_truth": "none", "source": str(path),
+                "source_sha256": ""}  # fmt: skip
     for key in _STRING_KEYS:
-        values[key] = str(values[key])
-    values["scale"] = float(values["scale"])
+        values[key] = str(values[key]) if key in values else defaults[key]
+    try:
+        values["scale"] = float(np.asarray(values["scale"]).reshape(()))
+        values["center"] = np.asarray(values["center"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SteikError(
+            f"sample file {path}: `scale` must be one number and `center` numbers; run "
+            "`steik sample` again"
+        ) from None
     sample = Sample(**values)
-    _check(sample, str(path))
+    _check(sample, f"sample file {path}")
     return sample
 
 
 def _check(sample: Sample, where: str) -> None:
-    """Raise a SteikError if the sample's arrays disagree with the key table."""
+    """Raise a SteikError if the sample's arrays disagree with the key table or cannot be used."""
     points = np.asarray(sample.points)
     if points.ndim != 2 or points.shape[1] not in (2, 3) or len(points) == 0:
         raise SteikError(
             f"{where}: `points` must be [N, 2] or [N, 3] with N > 0, got {points.shape}"
         )
     d = points.shape[1]
-    if np.asarray(sample.center).shape != (d,) or not (sample.scale > 0):
-        raise SteikError(f"{where}: `center` must be [{d}] and `scale` a positive number")
+    if not np.isfinite(points).all():
+        bad = int((~np.isfinite(points)).any(axis=1).sum())
+        raise SteikError(
+            f"{where}: {bad} point(s) have non-finite coordinates; clean the scan and re-sample"
+        )
+    if len(points) < 2 or not (points.max(axis=0) > points.min(axis=0)).any():
+        raise SteikError(
+            f"{where}: the {len(points)} point(s) are all at one place, so there is no surface to "
+            "fit; check the scan"
+        )
+    center = np.asarray(sample.center)
+    if center.shape != (d,) or not np.isfinite(center).all():
+        raise SteikError(f"{where}: `center` must be {d} finite numbers, got {center.tolist()}")
+    if not (math.isfinite(sample.scale) and sample.scale > 0):
+        raise SteikError(f"{where}: `scale` must be a positive number, got {sample.scale}")
     if sample.ground_truth not in GROUND_TRUTH_KINDS:
         raise SteikError(
             f"{where}: ground_truth {sample.ground_truth!r} is not one of "
@@ -344,8 +383,12 @@ def _check(sample: Sample, where: str) -> None:
     pairs = (("normals", "points"), ("gt_normals", "gt_points"))
     for key in ("normals", "gt_points", "gt_normals", "occ_points"):
         value = getattr(sample, key)
-        if value is not None and (np.ndim(value) != 2 or np.shape(value)[1] != d):
+        if value is None:
+            continue
+        if np.ndim(value) != 2 or np.shape(value)[1] != d:
             raise SteikError(f"{where}: `{key}` must be [M, {d}], got {np.shape(value)}")
+        if not np.isfinite(value).all():
+            raise SteikError(f"{where}: `{key}` holds NaN or infinite values; re-sample")
     for key, base in pairs:
         value, ref = getattr(sample, key), getattr(sample, base)
         if value is not None and (ref is None or len(value) != len(ref)):
@@ -366,36 +409,23 @@ def build_sample(
 ) -> Sample:
     """Make the sample of one shape of a dataset (see the module docstring for what each kind
     of dataset contributes)."""
-    from steik.data import folder, io, registry, shapes2d, shapes3d
-
     config = config or SampleConfig()
     dataset = registry.resolve(entry)
     root = Path(root)
     registry.check_shape(dataset, shape, root)
     ident = {"dataset": dataset.name, "shape": shape}
-    if dataset.name == "demo3d":
-        mesh = shapes3d.make_mesh(shape)
-        digest = hashlib.sha256(shapes3d.mesh_bytes(mesh)).hexdigest()
-        return Sample(
-            **_unpack(sample_mesh(mesh, config)),
-            **ident,
-            ground_truth="mesh",
-            source=f"generated:{shape}",
-            source_sha256=digest,
-        )
-    if dataset.name == "demo2d":
-        digest = hashlib.sha256(shapes2d.curve_bytes(shape)).hexdigest()
-        return Sample(
-            **_unpack(sample_curve(shape, config)),
-            **ident,
-            ground_truth="mesh",
-            source=f"generated:{shape}",
-            source_sha256=digest,
-        )
+    if dataset.kind == "generated":
+        if dataset.name == "demo3d":
+            mesh = shapes3d.make_mesh(shape)
+            arrays, data = sample_mesh(mesh, config), shapes3d.mesh_bytes(mesh)
+        else:
+            arrays, data = sample_curve(shape, config), shapes2d.curve_bytes(shape)
+        return Sample(**_unpack(arrays), **ident, ground_truth="mesh", source=f"generated:{shape}",
+                      source_sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
     if dataset.kind == "folder":
-        path = folder.folder_files(dataset)[shape]
+        path = registry.folder_files(dataset)[shape]
         digest = _verified_digest(dataset, shape, path, root)
-        if folder.is_mesh_file(path):
+        if io.is_mesh(path):
             arrays, kind = sample_mesh(io.read_mesh(path), config), "mesh"
         else:
             cloud = io.read_points(path)
@@ -408,8 +438,6 @@ def build_sample(
 
 def _downloaded_sample(dataset: Dataset, shape: str, root: Path, ident: dict[str, str]) -> Sample:
     """Samples of SRB, ShapeNet and the scene: the scan as given plus their ground truth."""
-    from steik.data import io, registry
-
     if registry.read_lock(dataset.name, root) is None or not (root / dataset.name).is_dir():
         raise SteikError(
             f"dataset {dataset.name!r} is not fetched under {root}: run "
@@ -442,8 +470,6 @@ def _downloaded_sample(dataset: Dataset, shape: str, root: Path, ident: dict[str
 
 def _verified_digest(dataset: Dataset, shape: str, path: Path, root: Path) -> str:
     """sha256 of a folder dataset's file, checked against the lock file when there is one."""
-    from steik.data import registry
-
     digest = sha256_file(path)
     lock = registry.read_lock(dataset.name, root)
     if lock is not None:

@@ -1,8 +1,9 @@
 """The 2D sanity shapes of SPEC 9 (circle, L polygon, Koch snowflake) with exact signed distances.
 
 Each shape is a closed curve in the plane: the circle analytically, the other two as
-counter-clockwise polygons. `signed_distance` is exact (analytic for the circle, point-to-segment
-for polygons; negative inside), so 2D reconstructions can be scored against the true SDF.
+counter-clockwise polygons. `signed_distance` is exact (analytic for the circle, GEOS's
+point-to-boundary distance for polygons; negative inside), so 2D reconstructions can be scored
+against the true SDF.
 `surface_points` gives the training surface of SPEC 9 (all polygon vertices plus points spaced
 along the edges in proportion to edge length); `curve_samples` gives dense arc-length samples with
 outward unit normals for metrics. Everything is vectorised numpy and deterministic.
@@ -13,8 +14,10 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import shapely
 
 from steik.errors import SteikError
 
@@ -103,44 +106,30 @@ def _edges(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vertices, np.roll(vertices, -1, axis=0) - vertices
 
 
-def polygon_signed_distance(vertices: np.ndarray, xy: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Exact signed distance `[N]` from points `xy [N, 2]` to a closed polygon `vertices [V, 2]`.
-
-    The magnitude is the minimum point-to-segment distance over all edges; the sign is negative
-    inside (even-odd crossing rule, exact for simple polygons). Processed in chunks of points so
-    memory stays at `chunk x V`.
-    """
-    xy = np.asarray(xy, dtype=np.float64)
-    start, edge = _edges(np.asarray(vertices, dtype=np.float64))
-    edge_len2 = np.maximum((edge**2).sum(axis=1), np.finfo(np.float64).tiny)
-    end = start + edge
-    out = np.empty(len(xy), dtype=np.float64)
-    for lo in range(0, len(xy), chunk):
-        p = xy[lo : lo + chunk, None, :]  # [n, 1, 2]
-        rel = p - start[None]  # [n, E, 2]
-        t = np.clip((rel * edge[None]).sum(axis=2) / edge_len2[None], 0.0, 1.0)  # [n, E]
-        diff = rel - t[..., None] * edge[None]
-        dist = np.sqrt((diff**2).sum(axis=2).min(axis=1))
-        # Crossing number: edges straddling the horizontal line through p, crossed to its right.
-        py, px = p[..., 1], p[..., 0]
-        straddle = (start[None, :, 1] > py) != (end[None, :, 1] > py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            slope = edge[None, :, 0] / edge[None, :, 1]
-            x_cross = start[None, :, 0] + (py - start[None, :, 1]) * slope
-        inside = (straddle & (px < x_cross)).sum(axis=1) % 2 == 1
-        out[lo : lo + chunk] = np.where(inside, -dist, dist)
-    return out
-
-
 def signed_distance(name: str, xy: np.ndarray) -> np.ndarray:
-    """Exact signed distance `[N]` of points `xy [N, 2]` to shape `name`; negative inside."""
+    """Exact signed distance `[N]` of points `xy [N, 2]` to shape `name`; negative inside.
+
+    The circle analytically; polygons by GEOS (shapely): the distance to the boundary, negated
+    for points inside.
+    """
     xy = np.asarray(xy, dtype=np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2:
         raise SteikError(f"2D signed distance needs points of shape [N, 2], got {xy.shape}")
     shape = get_shape(name)
     if shape.is_circle:
         return np.linalg.norm(xy, axis=1) - shape.radius
-    return polygon_signed_distance(shape.vertices, xy)
+    polygon = shapely.Polygon(shape.vertices)
+    distance = shapely.distance(shapely.points(xy), polygon.exterior)
+    inside = shapely.contains_xy(polygon, xy[:, 0], xy[:, 1])
+    return np.where(inside, -distance, distance)
+
+
+def exact_curve(sample: Any) -> str | None:
+    """The SPEC 9 shape a sample file was made from (its exact curve is known), else None."""
+    shape = getattr(sample, "shape", "")
+    if sample.dim == 2 and shape in SHAPES_2D and sample.source == f"generated:{shape}":
+        return shape
+    return None
 
 
 def _polygon_vertex_normals(vertices: np.ndarray) -> np.ndarray:

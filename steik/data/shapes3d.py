@@ -17,10 +17,11 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
+from steik.data.registry import REGISTRY
 from steik.errors import SteikError
 
-SHAPES_3D: tuple[str, ...] = ("sphere", "torus", "grooved_box", "gear", "csg")
-"""Names of the demo3d shapes, in dataset order."""
+SHAPES_3D: tuple[str, ...] = REGISTRY["demo3d"].shapes
+"""Names of the demo3d shapes, in dataset order (the registry's record holds them)."""
 
 _SEGMENTS = 128
 """Circular resolution: fine enough that the facets are far below the metric resolution."""

@@ -2,10 +2,15 @@
 #
 # The config is checked against workflow/schemas/config.schema.yaml, then against what the
 # schema cannot express (dataset names in per-dataset keys, shape names, method overrides
-# through steik.methods.preset), so that a wrong config fails before any job starts.
+# through steik.methods.preset, the same check `steik train` applies), so that a wrong config
+# fails before any job starts. Nothing here imports torch or trimesh: building the job graph
+# (`snakemake -n` on a cluster's login node) stays fast.
+#
+# Options reach the commands as data: one JSON mapping per command (`--overrides`, `--options`),
+# built from the config's typed values, never re-parsed from flag strings.
 
+import json
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -15,10 +20,10 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from steik.data.folder import folder_files
-from steik.data.registry import dataset_name, list_shapes, read_lock, resolve
+from steik.batching import batch_of, split_batches
+from steik.data.registry import dataset_name, folder_files, list_shapes, read_lock, resolve
 from steik.errors import SteikError
-from steik.methods import preset
+from steik.methods import parse_run, preset, run_name
 
 
 def _validate_config():
@@ -55,7 +60,8 @@ TABLES = RESULTS / "tables"
 FIGURES = RESULTS / "figures"
 ENV = "../../envs/steik.yaml"
 
-# Resources per rule when the config does not set them (a 2-core laptop is the default target).
+# Resources per job when the config does not set them (a 2-core laptop is the default target).
+# train, extract and evaluate jobs each handle one batch of shapes.
 _RESOURCE_DEFAULTS = {
     "sample": dict(threads=1, mem_mb=2000, runtime=30, gpu=0),
     "train": dict(threads=1, mem_mb=4000, runtime=720, gpu=0),
@@ -73,6 +79,11 @@ def res(rule_name, key):
 
 def _fail(message):
     raise WorkflowError(f"invalid workflow config: {message}")
+
+
+def as_json(mapping):
+    """A mapping as one shell word of JSON (typed values cross to the command unchanged)."""
+    return shlex.quote(json.dumps(mapping, sort_keys=True, separators=(",", ":")))
 
 
 # ---------------------------------------------------------------- datasets and shapes
@@ -102,7 +113,7 @@ def _check_dataset_keys(key, mapping):
 
 
 def is_folder(dataset):
-    """Whether `dataset` is an inline folder entry (no fetch step)."""
+    """Whether `dataset` is an inline folder entry (no download)."""
     return DATASET_INFO[dataset].kind == "folder"
 
 
@@ -165,30 +176,34 @@ def dimension(dataset):
     return DATASET_INFO[dataset].dim
 
 
-# ---------------------------------------------------------------- experiments and methods
+# ---------------------------------------------------------------- training: methods, seeds, batches
 
 _check_dataset_keys("experiment", config["experiment"])
-_DEFAULT_EXPERIMENT = {"srb": "srb", "shapenet": "shapenet", "scene": "scene"}
-
-
-def experiment(dataset):
-    """The preset family (srb, shapenet, scene, 2d) the methods use on `dataset`."""
-    if dataset in config["experiment"]:
-        return config["experiment"][dataset]
-    if dimension(dataset) == 2:
-        return "2d"
-    return _DEFAULT_EXPERIMENT.get(dataset, "srb")
-
-
-METHODS = list(config["methods"])
-SEEDS = list(config["seeds"])
-
+_check_dataset_keys("train.per_dataset", config["train"]["per_dataset"])
 for _override in config["train"]["overrides"]:
     _check_dataset_keys("train.overrides[].datasets", {d: 0 for d in _override.get("datasets", [])})
 
 
+def experiment(dataset):
+    """The preset family (srb, shapenet, scene, 2d) the methods use on `dataset`: the config's,
+    else the registry record's."""
+    return config["experiment"].get(dataset, DATASET_INFO[dataset].experiment)
+
+
+def train_option(dataset, key):
+    """A training option of `dataset` (seeds, batch_size, snapshots): per dataset, else global."""
+    per_dataset = config["train"]["per_dataset"].get(dataset, {})
+    if key in per_dataset:
+        return per_dataset[key]
+    return config["seeds"] if key == "seeds" else config["train"][key]
+
+
+METHODS = list(config["methods"])
+
+
 def _overrides(dataset, method):
-    """Merged `--set` fields of (dataset, method): later override entries win."""
+    """Merged method-field overrides of (dataset, method): later override entries win; the
+    iteration count is scaled by `train.iterations_scale`."""
     neuron = preset(method, experiment(dataset)).neuron
     merged = {}
     for entry in config["train"]["overrides"]:
@@ -199,40 +214,34 @@ def _overrides(dataset, method):
         if neuron not in entry.get("neurons", [neuron]):
             continue
         merged.update(entry["set"])
+    scale = config["train"]["iterations_scale"]
+    if scale != 1.0:
+        base = merged.get("iterations", preset(method, experiment(dataset)).iterations)
+        if isinstance(base, int) and not isinstance(base, bool):
+            merged["iterations"] = max(1, round(base * scale))
     return merged
 
 
 def _method_config(dataset, method):
     try:
         return preset(method, experiment(dataset), **_overrides(dataset, method))
-    except (SteikError, TypeError, ValueError) as error:
+    except SteikError as error:
         _fail(f"train.overrides for {dataset}/{method}: {error}")
 
 
 METHOD_CONFIG = {(d, m): _method_config(d, m) for d in DATASETS for m in METHODS}
 
 
-def iterations(dataset, method):
-    """Iterations of (dataset, method) after `train.iterations_scale`."""
-    base = METHOD_CONFIG[(dataset, method)].iterations
-    return max(1, round(base * config["train"]["iterations_scale"]))
+def batches(dataset):
+    """Batch name -> shapes of `dataset` (the same for every method and seed)."""
+    return split_batches(shapes(dataset), train_option(dataset, "batch_size"))
 
 
-def _set_value(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(repr(v) for v in value)
-    return str(value)
+def batch_shapes(wildcards):
+    return batches(wildcards.dataset)[wildcards.batch]
 
 
-def set_args(dataset, method):
-    """`--set FIELD=VALUE ...` for the train command of (dataset, method)."""
-    pairs = [f"{k}={_set_value(v)}" for k, v in _overrides(dataset, method).items()]
-    return " ".join(f"--set {shlex.quote(p)}" for p in pairs)
-
-
-# ---------------------------------------------------------------- runs (method x seed)
+# ---------------------------------------------------------------- runs (method x seed) and paths
 
 
 @dataclass(frozen=True)
@@ -253,20 +262,38 @@ class Run:
         return RESULTS / self.dataset / self.run / self.shape
 
 
-def run_name(method, seed):
-    """Folder name of a (method, seed): the method, suffixed `-seed<S>` for seeds other than 0."""
-    return method if seed == 0 else f"{method}-seed{seed}"
+def runs(dataset):
+    """Every (method, seed) folder name of `dataset`."""
+    return [run_name(m, s) for m in METHODS for s in train_option(dataset, "seeds")]
 
 
-def parse_run(run):
-    """(method, seed) from a run folder name."""
-    method, _, seed = run.partition("-seed")
-    return method, int(seed or 0)
+def batch_dir(dataset, run, batch):
+    return RESULTS / dataset / run / "batches" / batch
 
 
-def runs_of(dataset):
-    """Every trained model of `dataset`: methods x seeds x shapes."""
-    return [Run(dataset, m, s, shape) for m in METHODS for s in SEEDS for shape in shapes(dataset)]
+def batch_files(dataset, name, run_list=None):
+    """`batches/<batch>/<name>` of every run and batch of `dataset`."""
+    return [
+        str(batch_dir(dataset, run, batch) / name)
+        for run in (run_list if run_list is not None else runs(dataset))
+        for batch in batches(dataset)
+    ]
+
+
+def shape_files(wildcards, name):
+    """`<shape>/<name>` of every shape of the job's batch, in batch order."""
+    return [
+        str(RESULTS / wildcards.dataset / wildcards.run / shape / name)
+        for shape in batch_shapes(wildcards)
+    ]
+
+
+def sample_path(dataset, shape):
+    return str(RESULTS / dataset / "samples" / f"{shape}.npz")
+
+
+def batch_samples(wildcards):
+    return [sample_path(wildcards.dataset, s) for s in batch_shapes(wildcards)]
 
 
 # ---------------------------------------------------------------- per-dataset stage options
@@ -277,23 +304,12 @@ for _stage in ("sample", "extract", "evaluate"):
 
 
 def stage_options(stage, dataset):
-    """Options of `stage` (sample, extract, evaluate) for `dataset`: defaults, then per-dataset."""
+    """Options of `stage` (sample, extract, evaluate) for `dataset`: defaults, then per-dataset;
+    `device` is returned apart (it is not an option of the stage's configuration)."""
     section = config[stage]
-    return {**section["defaults"], **section["per_dataset"].get(dataset, {})}
-
-
-def option_args(options, flags):
-    """Command-line flags for the options present; `flags` maps option -> flag."""
-    args = []
-    for key, flag in flags.items():
-        if key not in options:
-            continue
-        value = options[key]
-        if isinstance(value, bool):
-            args.append(flag[0] if value else flag[1])
-        else:
-            args.append(f"{flag} {shlex.quote(str(value))}")
-    return " ".join(args)
+    options = {**section["defaults"], **section["per_dataset"].get(dataset, {})}
+    device = options.pop("device", "auto")
+    return options, device
 
 
 # ---------------------------------------------------------------- inputs and arguments of rules
@@ -313,57 +329,74 @@ def dataset_args(dataset):
     if not is_folder(dataset):
         return f"{dataset} --root {shlex.quote(str(RESOURCES))}"
     pattern = entry.get("pattern", "*.ply")
-    return (
-        f"{dataset} --folder {shlex.quote(entry['path'])} --pattern {shlex.quote(pattern)}"
-    )
+    return f"{dataset} --folder {shlex.quote(entry['path'])} --pattern {shlex.quote(pattern)}"
 
 
-def train_params(wildcards):
-    """Method, experiment, seed, iterations and --set flags of one training job."""
+def train_args(wildcards):
+    """Method, experiment, seed, device, snapshots and the method overrides (JSON) of a batch."""
     method, seed = parse_run(wildcards.run)
     dataset = wildcards.dataset
-    return (
-        f"--method {method} --experiment {experiment(dataset)} --seed {seed} "
-        f"--iterations {iterations(dataset, method)} --device {config['train']['device']} "
-        f"{set_args(dataset, method)}"
-    ).strip()
+    snapshots = train_option(dataset, "snapshots")
+    args = [
+        f"--method {method} --experiment {experiment(dataset)} --seed {seed}",
+        f"--device {config['train']['device']}",
+        f"--overrides {as_json(_overrides(dataset, method))}",
+    ]
+    if snapshots:
+        args.append("--snapshots " + ",".join(str(f) for f in snapshots))
+    return " ".join(args)
 
 
 def paper_table(dataset):
-    """Which paper table's numbers go beside ours: srb, shapenet or none (registry names only)."""
-    if is_folder(dataset):
-        return "none"
-    return dataset if dataset in ("srb", "shapenet") else "none"
+    """Which paper table's numbers go beside ours: the registry record's (none for folders)."""
+    return DATASET_INFO[dataset].paper_table
 
 
-def _figure_shapes(dataset, renders):
+# ---------------------------------------------------------------- figures
+
+
+def first_run(method, dataset):
+    return run_name(method, train_option(dataset, "seeds")[0])
+
+
+def figure_batches(dataset, renders=False):
+    """(shape, batch) pairs shown in the dataset's figures (renders: the first few shapes)."""
     selected = shapes(dataset)
-    return selected[: config["figures"]["render_shapes"]] if renders else selected
+    if renders:
+        selected = selected[: config["figures"]["render_shapes"]]
+    grouping = batches(dataset)
+    return [(shape, batch_of(grouping, shape)) for shape in selected]
 
 
-def figure_inputs(dataset, filename, renders=False):
+def figure_records(dataset, record, renders=False):
+    """The batch records (`record`) behind a figure's files: first seed, every method."""
+    pairs = figure_batches(dataset, renders)
+    return sorted(
+        {str(batch_dir(dataset, first_run(m, dataset), b) / record) for m in METHODS for _, b in pairs}
+    )
+
+
+def figure_files(dataset, filename, renders=False):
     """`filename` of every (method, shape) of the first seed: methods outer, shapes inner."""
-    seed = SEEDS[0]
     return [
-        str(RESULTS / dataset / run_name(method, seed) / shape / filename)
-        for method in METHODS
-        for shape in _figure_shapes(dataset, renders)
+        str(RESULTS / dataset / first_run(m, dataset) / shape / filename)
+        for m in METHODS
+        for shape, _ in figure_batches(dataset, renders)
     ]
 
 
-def sample_files(dataset, renders=False):
-    """Sample files of the shapes of `dataset` shown in its figures."""
-    return [
-        str(RESULTS / dataset / "samples" / f"{shape}.npz")
-        for shape in _figure_shapes(dataset, renders)
-    ]
+def snapshot_shape(dataset):
+    """The shape of the dataset's snapshot strip and snapshot tables."""
+    wanted = config["figures"].get("snapshot_shape")
+    available = shapes(dataset)
+    return wanted if wanted in available else available[0]
+
+
+def has_snapshots(dataset):
+    return bool(train_option(dataset, "snapshots")) and dimension(dataset) == 2
 
 
 # ---------------------------------------------------------------- targets
-
-
-def metrics_files(dataset):
-    return [str(r.folder / "metrics.parquet") for r in runs_of(dataset)]
 
 
 def figure_targets():
@@ -374,6 +407,8 @@ def figure_targets():
         targets.append(FIGURES / f"{dataset}_losses.png")
         if dimension(dataset) == 2:
             targets.append(FIGURES / f"{dataset}_levelsets.png")
+            if has_snapshots(dataset):
+                targets.append(FIGURES / f"{dataset}_snapshots.png")
         else:
             targets.append(FIGURES / f"{dataset}_renders.png")
     return [str(t) for t in targets]
@@ -384,13 +419,12 @@ def all_targets():
     for dataset in DATASETS:
         for suffix in (".parquet", "_summary.parquet", ".md", ".html"):
             targets.append(str(TABLES / f"{dataset}{suffix}"))
-    targets += [str(TABLES / f"runtime{suffix}") for suffix in (".parquet", ".md", ".html")]
-    if E2D_CONFIG["in_all"]:  # experiment2d_common.smk
-        targets += experiment2d_targets()
+    targets.append(str(TABLES / "runtime.parquet"))
     return targets + figure_targets()
 
 
 wildcard_constraints:
-    dataset="|".join(re.escape(d) for d in DATASETS),
+    dataset="[A-Za-z0-9][A-Za-z0-9_.+]*",
     run="[a-z_]+(-seed[0-9]+)?",
-    shape="[A-Za-z0-9][A-Za-z0-9_.+]*",
+    batch="b[01]*",
+    shape="[A-Za-z0-9][A-Za-z0-9_.+-]*",

@@ -30,11 +30,7 @@ rule sample:
         f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
     params:
         source=lambda wildcards: dataset_args(wildcards.dataset),
-        options=lambda wildcards: option_args(
-            stage_options("sample", wildcards.dataset),
-            {"n_points": "--n-points", "noise": "--noise", "n_gt": "--n-gt",
-             "n_occ": "--n-occ", "near_fraction": "--near-fraction", "seed": "--seed"},
-        ),
+        options=lambda wildcards: as_json(stage_options("sample", wildcards.dataset)[0]),
     log:
         "logs/sample/{dataset}/{shape}.log",
     benchmark:
@@ -46,5 +42,5 @@ rule sample:
     conda:
         ENV
     shell:
-        "steik sample {params.source} {wildcards.shape} {params.options} --out {output} "
-        "> {log} 2>&1"
+        "steik sample {params.source} {wildcards.shape} --options {params.options} "
+        "--out {output} > {log} 2>&1"

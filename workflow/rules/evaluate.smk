@@ -1,24 +1,26 @@
-# Stage 5: one metrics row per trained model (DESIGN 2 columns: identifiers, metrics, timings,
-# status, provenance).
+# Stage 5: the metrics row of each shape of a batch (DESIGN 2 columns: identifiers, metrics,
+# timings, status, provenance), one process per batch: <shape>/metrics.parquet per shape and all
+# rows of the batch in batches/<batch>/metrics.parquet; networks kept during training (2D
+# snapshots) are scored into batches/<batch>/snapshot_metrics.parquet (empty without snapshots).
 
 
 rule evaluate:
     input:
-        mesh=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/mesh.ply",
-        sidecar=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/mesh.json",
-        model=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/model.pt",
-        sample=f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
+        extracted=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/extract.json",
+        samples=batch_samples,
     output:
-        f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/metrics.parquet",
+        rows=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/metrics.parquet",
+        snapshots=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/snapshot_metrics.parquet",
     params:
-        options=lambda wildcards: option_args(
-            stage_options("evaluate", wildcards.dataset),
-            {"n_samples": "--n-samples", "seed": "--seed", "device": "--device"},
-        ),
+        meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
+        models=lambda wildcards: shape_files(wildcards, "model.pt"),
+        outs=lambda wildcards: shape_files(wildcards, "metrics.parquet"),
+        options=lambda wildcards: as_json(stage_options("evaluate", wildcards.dataset)[0]),
+        device=lambda wildcards: stage_options("evaluate", wildcards.dataset)[1],
     log:
-        "logs/evaluate/{dataset}/{run}/{shape}.log",
+        "logs/evaluate/{dataset}/{run}/{batch}.log",
     benchmark:
-        "benchmarks/evaluate/{dataset}/{run}/{shape}.tsv"
+        "benchmarks/evaluate/{dataset}/{run}/{batch}.tsv"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
@@ -26,5 +28,6 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "steik evaluate --mesh {input.mesh} --model {input.model} --sample {input.sample} "
-        "--out {output} {params.options} > {log} 2>&1"
+        "steik evaluate --mesh {params.meshes} --model {params.models} --sample {input.samples} "
+        "--out {params.outs} --options {params.options} --device {params.device} "
+        "--table {output.rows} --snapshot-table {output.snapshots} > {log} 2>&1"

@@ -1,24 +1,23 @@
-# Stage 4: the zero level set of each trained network, in original units (3D: a triangle mesh by
-# marching cubes; 2D: the zero contour), with mesh.json recording the status and extract_seconds.
+# Stage 4: the zero level set of each trained network of a batch, in original units (3D: a
+# triangle mesh by marching cubes; 2D: the zero contour), one process per batch. Each mesh.ply has
+# a mesh.json sidecar with its status and extract_seconds; the job's output is the batch record.
 
 
 rule extract:
     input:
-        model=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/model.pt",
-        sample=f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
+        trained=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
+        samples=batch_samples,
     output:
-        mesh=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/mesh.ply",
-        sidecar=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/mesh.json",
+        f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/extract.json",
     params:
-        options=lambda wildcards: option_args(
-            stage_options("extract", wildcards.dataset),
-            {"resolution": "--resolution", "multires": ("--multires", "--dense"),
-             "device": "--device"},
-        ),
+        models=lambda wildcards: shape_files(wildcards, "model.pt"),
+        meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
+        options=lambda wildcards: as_json(stage_options("extract", wildcards.dataset)[0]),
+        device=lambda wildcards: stage_options("extract", wildcards.dataset)[1],
     log:
-        "logs/extract/{dataset}/{run}/{shape}.log",
+        "logs/extract/{dataset}/{run}/{batch}.log",
     benchmark:
-        "benchmarks/extract/{dataset}/{run}/{shape}.tsv"
+        "benchmarks/extract/{dataset}/{run}/{batch}.tsv"
     threads: res("extract", "threads")
     resources:
         mem_mb=res("extract", "mem_mb"),
@@ -27,5 +26,5 @@ rule extract:
     conda:
         ENV
     shell:
-        "steik extract --model {input.model} --sample {input.sample} --out {output.mesh} "
-        "{params.options} > {log} 2>&1"
+        "steik extract --model {params.models} --sample {input.samples} --out {params.meshes} "
+        "--options {params.options} --device {params.device} --record {output} > {log} 2>&1"

@@ -1,12 +1,15 @@
-# Stage 7: figures for the report (2D level sets, renders of 3D reconstructions next to the
-# ground truth, loss curves). `snakemake --report results/report.zip` collects them with the
-# tables and the captions in workflow/report/.
+# Stage 7: figures for the report (2D level sets and snapshot strips, renders of 3D
+# reconstructions next to the ground truth, loss curves). `snakemake --report results/report.zip`
+# collects them with the tables and the captions in workflow/report/. Each figure depends on the
+# batch records of the runs it shows (the first seed of every method).
 
 
 rule levelsets:
     input:
-        models=lambda wildcards: figure_inputs(wildcards.dataset, "model.pt"),
-        samples=lambda wildcards: sample_files(wildcards.dataset),
+        records=lambda wildcards: figure_records(wildcards.dataset, "train.json"),
+        samples=lambda wildcards: [
+            sample_path(wildcards.dataset, s) for s, _ in figure_batches(wildcards.dataset)
+        ],
     output:
         report(
             f"{FIGURES}/{{dataset}}_levelsets.png",
@@ -14,6 +17,8 @@ rule levelsets:
             category="Figures",
             labels={"dataset": "{dataset}", "figure": "level sets"},
         ),
+    params:
+        models=lambda wildcards: figure_files(wildcards.dataset, "model.pt"),
     log:
         "logs/figures/{dataset}_levelsets.log",
     threads: res("figures", "threads")
@@ -23,14 +28,54 @@ rule levelsets:
     conda:
         ENV
     shell:
-        "steik plot-levelsets --models {input.models} --samples {input.samples} --out {output} "
+        "steik plot-levelsets --models {params.models} --samples {input.samples} --out {output} "
         "> {log} 2>&1"
+
+
+rule snapshots:
+    input:
+        records=lambda wildcards: sorted(
+            str(batch_dir(wildcards.dataset, first_run(m, wildcards.dataset), b) / "train.json")
+            for m in METHODS
+            for s, b in figure_batches(wildcards.dataset)
+            if s == snapshot_shape(wildcards.dataset)
+        ),
+        sample=lambda wildcards: sample_path(wildcards.dataset, snapshot_shape(wildcards.dataset)),
+    output:
+        report(
+            f"{FIGURES}/{{dataset}}_snapshots.png",
+            caption="../report/snapshots.rst",
+            category="Figures",
+            labels={"dataset": "{dataset}", "figure": "snapshots"},
+        ),
+    params:
+        snapshots=lambda wildcards: [
+            str(
+                RESULTS / wildcards.dataset / first_run(m, wildcards.dataset)
+                / snapshot_shape(wildcards.dataset) / "snapshots.pt"
+            )
+            for m in METHODS
+        ],
+    log:
+        "logs/figures/{dataset}_snapshots.log",
+    threads: res("figures", "threads")
+    resources:
+        mem_mb=res("figures", "mem_mb"),
+        runtime=res("figures", "runtime"),
+    conda:
+        ENV
+    shell:
+        "steik plot-snapshots --snapshots {params.snapshots} --sample {input.sample} "
+        "--out {output} > {log} 2>&1"
 
 
 rule renders:
     input:
-        meshes=lambda wildcards: figure_inputs(wildcards.dataset, "mesh.ply", renders=True),
-        samples=lambda wildcards: sample_files(wildcards.dataset, renders=True),
+        records=lambda wildcards: figure_records(wildcards.dataset, "extract.json", renders=True),
+        samples=lambda wildcards: [
+            sample_path(wildcards.dataset, s)
+            for s, _ in figure_batches(wildcards.dataset, renders=True)
+        ],
     output:
         report(
             f"{FIGURES}/{{dataset}}_renders.png",
@@ -39,6 +84,7 @@ rule renders:
             labels={"dataset": "{dataset}", "figure": "renders"},
         ),
     params:
+        meshes=lambda wildcards: figure_files(wildcards.dataset, "mesh.ply", renders=True),
         size=config["figures"]["render_size"],
     log:
         "logs/figures/{dataset}_renders.log",
@@ -49,13 +95,13 @@ rule renders:
     conda:
         ENV
     shell:
-        "steik plot-renders --meshes {input.meshes} --samples {input.samples} "
+        "steik plot-renders --meshes {params.meshes} --samples {input.samples} "
         "--size {params.size} --out {output} > {log} 2>&1"
 
 
 rule losses:
     input:
-        lambda wildcards: figure_inputs(wildcards.dataset, "train_log.parquet"),
+        lambda wildcards: figure_records(wildcards.dataset, "train.json"),
     output:
         report(
             f"{FIGURES}/{{dataset}}_losses.png",
@@ -63,6 +109,8 @@ rule losses:
             category="Figures",
             labels={"dataset": "{dataset}", "figure": "loss curves"},
         ),
+    params:
+        logs=lambda wildcards: figure_files(wildcards.dataset, "train_log.parquet"),
     log:
         "logs/figures/{dataset}_losses.log",
     threads: res("figures", "threads")
@@ -72,4 +120,4 @@ rule losses:
     conda:
         ENV
     shell:
-        "steik plot-losses --logs {input} --out {output} > {log} 2>&1"
+        "steik plot-losses --logs {params.logs} --out {output} > {log} 2>&1"

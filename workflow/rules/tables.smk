@@ -1,10 +1,12 @@
-# Stage 6: per-dataset tables (every metrics row, per-method summary, paper layouts with the
-# paper's numbers beside ours) and the runtime table of every training run of this workflow.
+# Stage 6: per-dataset tables (every metrics row, the summary, the paper's layouts with the
+# paper's numbers beside ours; 2D curve datasets per shape, with their snapshots) and the runtime
+# table of every training run of this workflow.
 
 
 rule tables:
     input:
-        lambda wildcards: metrics_files(wildcards.dataset),
+        rows=lambda wildcards: batch_files(wildcards.dataset, "metrics.parquet"),
+        snapshots=lambda wildcards: batch_files(wildcards.dataset, "snapshot_metrics.parquet"),
     output:
         rows=f"{TABLES}/{{dataset}}.parquet",
         summary=f"{TABLES}/{{dataset}}_summary.parquet",
@@ -18,6 +20,7 @@ rule tables:
     params:
         out=lambda wildcards, output: os.path.dirname(output.rows),
         paper=lambda wildcards: paper_table(wildcards.dataset),
+        snapshot_shape=lambda wildcards: snapshot_shape(wildcards.dataset),
     log:
         "logs/tables/{dataset}.log",
     threads: res("tables", "threads")
@@ -28,7 +31,8 @@ rule tables:
         ENV
     shell:
         "steik tables --dataset {wildcards.dataset} --paper {params.paper} --out-dir {params.out} "
-        "--metrics {input} > {log} 2>&1"
+        "--metrics {input.rows} --snapshots {input.snapshots} "
+        "--snapshot-shape {params.snapshot_shape} > {log} 2>&1"
 
 
 rule runtime_table:

@@ -1,23 +1,25 @@
-# Stage 3: train one method on one shape (K = 1). A job killed half-way leaves
-# <shape>/checkpoint.pt; the rerun (--rerun-incomplete) passes --resume and continues from it.
+# Stage 3: train one method and seed on one batch of shapes (`train.batch_size`, steik.batching)
+# as one K-batched network. Each shape's model.pt and train_log.parquet go to its own folder;
+# the job's output is the batch record, written once every model of the batch is complete. A job
+# killed half-way leaves the batch's checkpoint; the rerun (--rerun-incomplete) resumes from it
+# when it belongs to the same run, and otherwise sets it aside and trains from scratch.
 
 
 rule train:
     input:
-        sample=f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
+        batch_samples,
     output:
-        model=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/model.pt",
-        log=f"{RESULTS}/{{dataset}}/{{run}}/{{shape}}/train_log.parquet",
+        f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
     params:
-        out=lambda wildcards, output: os.path.dirname(os.path.dirname(output.model)),
+        out=lambda wildcards: str(RESULTS / wildcards.dataset / wildcards.run),
         checkpoint=lambda wildcards, output: os.path.join(
-            os.path.dirname(output.model), "checkpoint.pt"
+            os.path.dirname(output[0]), "checkpoint.pt"
         ),
-        args=train_params,
+        args=train_args,
     log:
-        "logs/train/{dataset}/{run}/{shape}.log",
+        "logs/train/{dataset}/{run}/{batch}.log",
     benchmark:
-        "benchmarks/train/{dataset}/{run}/{shape}.tsv"
+        "benchmarks/train/{dataset}/{run}/{batch}.tsv"
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
@@ -26,8 +28,5 @@ rule train:
     conda:
         ENV
     shell:
-        "resume=''; : > {log}; "
-        "if [ -f {params.checkpoint} ]; then "
-        "resume=--resume; echo 'resuming from {params.checkpoint}' >> {log}; fi; "
-        "steik train --points {input.sample} --out {params.out} {params.args} $resume "
-        ">> {log} 2>&1"
+        "steik train --points {input} --out {params.out} {params.args} "
+        "--checkpoint {params.checkpoint} --resume-if-compatible --record {output} > {log} 2>&1"

@@ -1,0 +1,52 @@
+"""Training batches: which shapes of a dataset train together, chosen so that membership is stable.
+
+The shapes of one (dataset, method, seed) are split into batches of at most `size` shapes that
+train as one K-batched network. A batch is a leaf of a binary tree over the bits of each name's
+sha256: a node holding more than `size` shapes splits by its next bit. A shape's batch therefore
+depends only on its own name and on the shapes that share its branch, so adding a shape to a
+folder dataset changes one batch (which may split in two) and leaves every other batch, and its
+finished training, as it was. Batch names are `b` followed by the branch's bits (`b` alone for a
+dataset that fits one batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+from steik.errors import SteikError
+
+
+def _bits(name: str) -> str:
+    """The 256 bits of the name's sha256, as a string of 0 and 1."""
+    return bin(int(hashlib.sha256(name.encode()).hexdigest(), 16))[2:].zfill(256)
+
+
+def split_batches(shapes: Sequence[str], size: int) -> dict[str, list[str]]:
+    """Batch name -> its shapes (sorted), every batch at most `size` shapes, names sorted."""
+    if size < 1:
+        raise SteikError(f"batch size must be at least 1, got {size}")
+    if len(set(shapes)) != len(shapes):
+        raise SteikError(f"shape names must be unique to be batched, got {list(shapes)}")
+    bits = {name: _bits(name) for name in shapes}
+    batches: dict[str, list[str]] = {}
+
+    def split(prefix: str, members: list[str]) -> None:
+        if len(members) <= size:
+            if members:
+                batches[f"b{prefix}"] = sorted(members)
+            return
+        depth = len(prefix)
+        split(prefix + "0", [m for m in members if bits[m][depth] == "0"])
+        split(prefix + "1", [m for m in members if bits[m][depth] == "1"])
+
+    split("", list(shapes))
+    return dict(sorted(batches.items()))
+
+
+def batch_of(batches: dict[str, list[str]], shape: str) -> str:
+    """The name of the batch holding `shape`."""
+    for name, members in batches.items():
+        if shape in members:
+            return name
+    raise SteikError(f"shape {shape!r} is in no batch")
