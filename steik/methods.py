@@ -2,6 +2,11 @@
 
 `preset(name, experiment, **overrides)` is the only way the rest of the package gets a
 configuration; an unknown method, experiment or field fails with the list of valid ones.
+
+Besides the SPEC 3 family (`loss = "digs"`: siren_wo_n, digs, lin_lln, qua_ldiv, steik), the
+presets hold the SPEC 11 baselines with their own objectives (`steik.baselines`): `igr_wo_n`
+(IGR's recipe), `sal`, `igr_ff` and `phase_ff`. docs/methods.md gives the source of every value.
+`learning_rate(config, iteration)` is the step schedule those baselines use.
 """
 
 from __future__ import annotations
@@ -9,13 +14,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from steik.errors import SteikError
 
-METHODS = ("igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik")
+METHODS = (
+    "igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik", "sal", "igr_ff", "phase_ff",
+)  # fmt: skip
 EXPERIMENTS = ("srb", "shapenet", "scene", "2d")
+BASELINE_METHODS = ("igr_wo_n", "sal", "igr_ff", "phase_ff")
+"""Methods trained with an objective of `steik.baselines` instead of SPEC 3's loss."""
+LOSSES = ("digs", "igr", "sal", "phase")
+"""Objective families: `digs` = SPEC 3 (sdf, inter, normal, eikonal, div), the others SPEC 11."""
 
 SRB_SCHEDULE = (1e2, 0.2, 1e2, 0.4, 0.0, 0.0)
 SCENE_SCHEDULE = (1e1, 0.1, 1e1, 0.3, 0.0, 0.0)
@@ -74,6 +86,48 @@ class MethodConfig:
     """Iterations between two checkpoints (0: only at the end)."""
     notes: tuple[str, ...] = field(default=())
     """Free-form provenance notes (e.g. what was scaled down)."""
+    # -- SPEC 11 baselines (defaults: the SPEC 3 family, unchanged) -----------------------------
+    loss: str = "digs"
+    """Objective: `digs` (SPEC 3's terms, the trainer's own), `igr`, `sal` or `phase`
+    (`steik.baselines`)."""
+    skip_in: tuple[int, ...] = ()
+    """Weight layers (0 = first) whose input is [h, x] / sqrt(2) (IGR: (4,))."""
+    weight_norm: bool = False
+    """Weight normalisation of every layer but the last (SAL)."""
+    fourier_features: int = 0
+    """Number m of Gaussian Fourier features in front of the first layer (0: none)."""
+    fourier_scale: float = 1.0
+    """Standard deviation of the Fourier frequencies, cycles per unit of the normalised frame."""
+    output_map: str = "none"
+    """`none`, or `phase_log`: the network's output for extraction/metrics is PHASE's distance
+    -sqrt(eps) log(1 - |u|) sign(u) of its phase field u."""
+    phase_epsilon: float = 0.01
+    """PHASE's epsilon: weight of |grad u|^2 in the energy and scale of the log transform."""
+    phase_ball_radius: float = 0.0
+    """PHASE reconstruction: radius of the ball around each scan point over which u is averaged
+    (0: u at the point itself)."""
+    phase_ball_samples: int = 1
+    """PHASE reconstruction: samples per ball (drawn in mirrored pairs: a linear u averages to
+    its value at the centre)."""
+    local_sigma_neighbours: int = 50
+    """IGR and SAL: sigma_i of scan point i = distance to its k-th nearest other scan point."""
+    sal_global_sigma: float = 1.0
+    """SAL: standard deviation of its second (coarse) Gaussian around the scan points."""
+    sal_pool_size: int = 250_000
+    """SAL: the scan is tiled max(1, pool // N) times for each of its two Gaussian pools."""
+    lr_decay_every: int = 0
+    """Iterations between two learning-rate decays (0: constant learning rate)."""
+    lr_decay_factor: float = 0.5
+    """Factor applied to the learning rate at each decay."""
+    lr_min: float = 0.0
+    """Floor of the decayed learning rate (IGR: 5e-6)."""
+
+    def __post_init__(self) -> None:
+        # Configurations read back from JSON (model files) carry lists; keep tuples throughout.
+        for name in ("schedule_knots", "notes", "skip_in"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @property
     def sphere(self) -> tuple[float, float] | None:
@@ -90,12 +144,56 @@ class MethodConfig:
         return dataclasses.asdict(self)
 
     def digest(self) -> str:
-        """Short hash of every field: identifies a configuration in checkpoints and tables."""
-        text = json.dumps(self.as_dict(), sort_keys=True, default=list)
+        """Short hash of every field: identifies a configuration in checkpoints and tables.
+
+        Fields added for the SPEC 11 baselines enter the hash only when they differ from their
+        defaults, so every configuration that existed before keeps its digest (and checkpoints).
+        """
+        data = self.as_dict()
+        for name, default in _BASELINE_FIELD_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        text = json.dumps(data, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(MethodConfig))
+_BASELINE_FIELD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(MethodConfig)[FIELDS.index("loss") :]
+}
+"""The fields after `notes` and their defaults (see `MethodConfig.digest`)."""
+
+
+def learning_rate(config: MethodConfig, iteration: int) -> float:
+    """Learning rate of the optimisation step with 0-based index `iteration`.
+
+    Constant `lr` when `lr_decay_every` is 0; otherwise the step schedule of IGR's and SAL's
+    `StepLearningRateSchedule`: lr * factor^(iteration // every), floored at `lr_min`.
+    """
+    if config.lr_decay_every == 0:
+        return config.lr
+    decays = int(iteration) // config.lr_decay_every
+    return max(config.lr * config.lr_decay_factor**decays, config.lr_min)
+
+
+def network_kwargs(config: MethodConfig) -> dict[str, Any]:
+    """Keyword arguments of `steik.nn.SDFNetwork` (besides in_dim, n_shapes, seeds) for a
+    configuration: the one mapping from method fields to network options."""
+    return dict(
+        hidden=config.hidden,
+        layers=config.layers,
+        neuron=config.neuron,
+        activation=config.activation,
+        init=config.init,
+        sphere=config.sphere,
+        skip_in=config.skip_in,
+        weight_norm=config.weight_norm,
+        fourier_features=config.fourier_features,
+        fourier_scale=config.fourier_scale,
+        output_map=config.output_map,
+        phase_epsilon=config.phase_epsilon,
+    )
+
 
 # Per experiment: base settings of StEik and of DiGS (SPEC 3-4). Baselines without a divergence
 # take DiGS's settings with the terms they do not use set to zero.
@@ -150,8 +248,97 @@ _QUADRATIC_HIDDEN = {"srb": 128, "shapenet": 128, "scene": 256, "2d": 128}
 _LINEAR_LAYERS = {"2d": 5}
 
 
+# SPEC 11 baselines: each public code base publishes one reconstruction recipe, used here for
+# every experiment (docs/methods.md gives file and line of every value).
+_IGR: dict[str, Any] = dict(
+    loss="igr",
+    neuron="linear",
+    activation="softplus",
+    init="geometric_relu",
+    hidden=512,
+    layers=8,
+    skip_in=(4,),
+    w_sdf=1.0,
+    w_inter=0.0,
+    w_normal=1.0,
+    w_eikonal=0.1,
+    div="none",
+    schedule="none",
+    schedule_knots=(0.0, 0.0),
+    lr=5e-3,
+    lr_decay_every=2_000,
+    lr_decay_factor=0.5,
+    lr_min=5e-6,
+    iterations=100_000,
+    n_manifold=16_384,
+    n_offsurface=2_048,
+    offsurface_extent=1.8,
+    grad_clip=0.0,
+    local_sigma_neighbours=50,
+)
+"""IGR's reconstruction: 8 x 512 softplus, skip into layer 4, geometric init, squared eikonal
+(0.1) on local + global samples, 16,384 scan points, lr 0.005 halved every 2,000 iterations."""
+_SAL: dict[str, Any] = dict(
+    loss="sal",
+    neuron="linear",
+    activation="relu",
+    init="geometric_sal",
+    hidden=512,
+    layers=8,
+    weight_norm=True,
+    w_sdf=1.0,
+    w_inter=0.0,
+    w_normal=0.0,
+    w_eikonal=0.0,
+    div="none",
+    schedule="none",
+    schedule_knots=(0.0, 0.0),
+    lr=5e-4,
+    iterations=2_000,
+    n_manifold=0,
+    n_offsurface=16_384,
+    grad_clip=0.0,
+    local_sigma_neighbours=50,
+    sal_global_sigma=1.0,
+    sal_pool_size=250_000,
+)
+"""SAL's recon.conf: 8 x 512 ReLU with weight norm, its geometric init, | |u| - h | on 128^2
+samples per iteration from its two Gaussian pools, Adam 5e-4 (its lr schedule is switched off
+there: adjust_lr = False), 2,000 one-batch epochs."""
+_FOURIER: dict[str, Any] = dict(fourier_features=256, fourier_scale=2.0)
+"""Fourier features of IGR+FF and PHASE+FF (our choice; docs/methods.md says why)."""
+_PHASE: dict[str, Any] = dict(
+    _IGR,
+    **_FOURIER,
+    loss="phase",
+    output_map="phase_log",
+    phase_epsilon=0.01,
+    phase_ball_radius=0.0,
+    phase_ball_samples=1,
+    w_sdf=1.0,
+    w_eikonal=0.0,
+    n_offsurface=16_384,
+    offsurface_extent=1.1,
+)
+"""PHASE+FF: IGR's network and schedule with Fourier features, PHASE's energy with eps = 0.01
+and reconstruction weight lambda = w_sdf (our choices: no official code is known)."""
+_DIGS_SCENE: dict[str, Any] = dict(
+    w_sdf=3e3, lr=1e-6, iterations=300_000, layers=9, hidden=512, init="siren"
+)
+"""DiGS's own scene script (run_scene_recon_exp.sh): 8 hidden layers after the first (9 x 512),
+siren init, weights (3e3, 1e2, 1e2, 5e1, 1e1), lr 1e-6, 300,000 iterations."""
+
+
 def _method_fields(name: str, experiment: str) -> dict[str, Any]:
     """Fields of method `name` in `experiment` before user overrides."""
+    if name == "igr_wo_n":
+        return dict(_IGR)
+    if name == "sal":
+        return dict(_SAL)
+    if name == "igr_ff":
+        return dict(_IGR, **_FOURIER)
+    if name == "phase_ff":
+        return dict(_PHASE)
     if name in ("steik", "lin_lln", "qua_ldiv"):
         fields = dict(_STEIK_BASE[experiment])
     else:
@@ -168,20 +355,10 @@ def _method_fields(name: str, experiment: str) -> dict[str, Any]:
         fields.update(linear, div="directional", init="mfgi")
     elif name == "digs":
         fields.update(linear, div="full", init="mfgi")
+        if experiment == "scene":
+            fields.update(_DIGS_SCENE)
     elif name == "siren_wo_n":
         fields.update(linear, div="none", init="siren", schedule="none", schedule_knots=(0.0, 0.0))
-    elif name == "igr_wo_n":
-        fields.update(
-            neuron="linear",
-            hidden=512,
-            layers=8,
-            activation="softplus",
-            init="geometric_relu",
-            div="none",
-            w_inter=0.0,
-            schedule="none",
-            schedule_knots=(0.0, 0.0),
-        )
     return fields
 
 
@@ -202,6 +379,13 @@ def preset(name: str, experiment: str, **overrides: Any) -> MethodConfig:
     fields.update(overrides)
     if "schedule_knots" in fields:
         fields["schedule_knots"] = tuple(float(v) for v in fields["schedule_knots"])
+    if "skip_in" in fields:
+        try:
+            fields["skip_in"] = tuple(_as_int(v) for v in fields["skip_in"])
+        except (TypeError, ValueError):
+            raise SteikError(
+                f"skip_in must be a list of layer indices, got {fields['skip_in']!r}"
+            ) from None
     config = MethodConfig(name=name, experiment=experiment, **fields)
     validate(config)
     return config
@@ -227,6 +411,8 @@ def validate(config: MethodConfig) -> None:
             )
     positive = ("hidden", "layers", "iterations", "n_manifold", "n_offsurface", "log_every")
     for name in positive:
+        if name == "n_manifold" and config.loss == "sal":
+            continue  # SAL's loss reads its sample pools only
         if int(getattr(config, name)) < 1:
             raise SteikError(f"{name} must be at least 1, got {getattr(config, name)}")
     if config.lr <= 0:
@@ -235,6 +421,80 @@ def validate(config: MethodConfig) -> None:
         WeightSchedule.from_knots(config.schedule, config.schedule_knots)
     except ValueError as error:
         raise SteikError(f"schedule_knots: {error}") from None
+    _validate_baseline_fields(config)
+
+
+def _as_int(value: Any) -> int:
+    """An integer given as int (not bool) or as a float with an integral value."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(value)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(value)
+    return int(value)
+
+
+def _validate_baseline_fields(config: MethodConfig) -> None:
+    """Types, ranges and finiteness of the SPEC 11 fields, and their consistency."""
+    from steik.nn import OUTPUT_MAPS
+
+    def number(name: str, low: float, high: float = math.inf, *, open_low: bool = False) -> None:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SteikError(f"{name} must be a number, got {value!r}")
+        below = value <= low if open_low else value < low
+        if not math.isfinite(value) or below or value > high:
+            bound = f"{'>' if open_low else '>='} {low}" + (
+                f" and <= {high}" if high < math.inf else ""
+            )
+            raise SteikError(f"{name} must be a finite number {bound}, got {value!r}")
+
+    def integer(name: str, low: int) -> None:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SteikError(f"{name} must be an integer >= {low}, got {value!r}")
+
+    for name, valid in (("loss", LOSSES), ("output_map", OUTPUT_MAPS)):
+        if getattr(config, name) not in valid:
+            raise SteikError(
+                f"{name} = {getattr(config, name)!r} is not valid; choose one of {', '.join(valid)}"
+            )
+    if not isinstance(config.weight_norm, bool):
+        raise SteikError(f"weight_norm must be true or false, got {config.weight_norm!r}")
+    if config.weight_norm and config.neuron != "linear":
+        raise SteikError("weight_norm needs neuron = linear (SAL's layers); unset one of them")
+    skip = config.skip_in
+    if not isinstance(skip, tuple) or any(
+        isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= config.layers for i in skip
+    ):
+        raise SteikError(f"skip_in must list layer indices 1..{config.layers}, got {skip!r}")
+    if skip and config.hidden <= 3:
+        raise SteikError(
+            f"skip_in needs hidden > 3 (the input is concatenated), got {config.hidden}"
+        )
+    integer("fourier_features", 0)
+    number("fourier_scale", 0.0, open_low=True)
+    number("phase_epsilon", 0.0, 1.0, open_low=True)
+    if config.phase_epsilon == 1.0:
+        raise SteikError("phase_epsilon must be < 1, got 1.0")
+    number("phase_ball_radius", 0.0)
+    integer("phase_ball_samples", 1)
+    integer("local_sigma_neighbours", 1)
+    number("sal_global_sigma", 0.0, open_low=True)
+    integer("sal_pool_size", 1)
+    integer("lr_decay_every", 0)
+    number("lr_decay_factor", 0.0, 1.0, open_low=True)
+    number("lr_min", 0.0)
+    if not math.isfinite(config.lr):
+        raise SteikError(f"lr must be finite, got {config.lr}")
+    if config.lr_min > config.lr:
+        raise SteikError(f"lr_min ({config.lr_min}) must not exceed lr ({config.lr})")
+    if config.loss != "digs" and config.div != "none":
+        raise SteikError(
+            f"div = {config.div!r} belongs to the digs objective; loss = {config.loss!r} needs "
+            "div = none"
+        )
+    if config.output_map == "phase_log" and config.loss != "phase":
+        raise SteikError("output_map = phase_log is PHASE's transform; it needs loss = phase")
 
 
 def overrides_from_cli(
@@ -274,8 +534,12 @@ def parse_override(text: str) -> tuple[str, Any]:
                 raise ValueError(raw)
             return key, raw.lower() in ("true", "1")
         if kind.startswith("tuple"):
-            items = [v for v in raw.strip("()[] ").split(",") if v.strip()]
-            return key, tuple(float(v) for v in items) if key == "schedule_knots" else tuple(items)
+            items = [v.strip() for v in raw.strip("()[] ").split(",") if v.strip()]
+            if key == "schedule_knots":
+                return key, tuple(float(v) for v in items)
+            if key == "skip_in":
+                return key, tuple(int(v) for v in items)
+            return key, tuple(items)
         return key, raw
     except ValueError:
         raise SteikError(f"--set {key}: cannot read {raw!r} as {kind}") from None
