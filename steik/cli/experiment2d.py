@@ -70,9 +70,9 @@ def _scale_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Not imported from steik.experiment2d: building the parser of every `steik` command must
     # stay cheap (that module pulls in torch, scipy and scikit-image).
-    from steik.methods import METHODS
+    from steik.methods import BASELINE_METHODS, METHODS
 
-    EXPERIMENT_METHODS = tuple(m for m in METHODS if m != "igr_wo_n")
+    EXPERIMENT_METHODS = tuple(m for m in METHODS if m not in BASELINE_METHODS)
 
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
