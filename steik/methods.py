@@ -3,6 +3,11 @@
 `preset(name, experiment, **overrides)` is the only way the rest of the package gets a
 configuration; an unknown method, experiment or field fails with the list of valid ones.
 
+Besides the SPEC 3 family (`loss = "digs"`: siren_wo_n, digs, lin_lln, qua_ldiv, steik), the
+presets hold the SPEC 11 baselines with their own objectives (`steik.baselines`): `igr_wo_n`
+(IGR's recipe), `sal`, `igr_ff` and `phase_ff`. docs/methods.md gives the source of every value.
+`learning_rate(config, iteration)` is the step schedule those baselines use.
+
 Also the project's shared vocabulary: method labels as the paper's tables print them, the run
 folder names of (method, seed), and the names of neurons, activations, initialisations,
 divergences and schedules. This module imports neither torch nor numpy, so the workflow can
@@ -22,17 +27,27 @@ from typing import Any
 from steik.errors import SteikError
 from steik.schedule import SCHEDULES, WeightSchedule
 
-METHODS = ("igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik")
+METHODS = (
+    "igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik", "sal", "igr_ff", "phase_ff",
+)  # fmt: skip
 EXPERIMENTS = ("srb", "shapenet", "scene", "2d")
+BASELINE_METHODS = ("igr_wo_n", "sal", "igr_ff", "phase_ff")
+"""Methods trained with an objective of `steik.baselines` instead of SPEC 3's loss."""
+LOSSES = ("digs", "igr", "sal", "phase")
+"""Objective families: `digs` = SPEC 3 (sdf, inter, normal, eikonal, div), the others SPEC 11."""
 NEURONS = ("linear", "quadratic")
-ACTIVATIONS = ("sine", "softplus")
-INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu")
+ACTIVATIONS = ("sine", "softplus", "relu")
+INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu", "geometric_sal")
+OUTPUT_MAPS = ("none", "phase_log")
 DIVERGENCES = ("none", "full", "directional")
 DIVERGENCE_NORMS = ("l1", "l2")
 
 METHOD_LABELS: dict[str, str] = {
     "igr_wo_n": "IGR wo n",
     "siren_wo_n": "SIREN wo n",
+    "sal": "SAL",
+    "igr_ff": "IGR+FF",
+    "phase_ff": "PHASE+FF",
     "digs": "DiGS",
     "lin_lln": "Lin + L_L.n.",
     "qua_ldiv": "Qua + L_div",
@@ -62,7 +77,6 @@ def run_label(run: str) -> str:
     """Display label of a run folder name (`steik` -> `StEik`, `digs-seed2` -> `DiGS (seed 2)`)."""
     method, seed = parse_run(run)
     return f"{method_label(method)} (seed {seed})" if seed else method_label(method)
-
 
 SRB_SCHEDULE = (1e2, 0.2, 1e2, 0.4, 0.0, 0.0)
 SCENE_SCHEDULE = (1e1, 0.1, 1e1, 0.3, 0.0, 0.0)
@@ -121,6 +135,48 @@ class MethodConfig:
     """Iterations between two checkpoints (0: only at the end)."""
     notes: tuple[str, ...] = field(default=())
     """Free-form provenance notes (e.g. what was scaled down)."""
+    # -- SPEC 11 baselines (defaults: the SPEC 3 family, unchanged) -----------------------------
+    loss: str = "digs"
+    """Objective: `digs` (SPEC 3's terms, the trainer's own), `igr`, `sal` or `phase`
+    (`steik.baselines`)."""
+    skip_in: tuple[int, ...] = ()
+    """Weight layers (0 = first) whose input is [h, x] / sqrt(2) (IGR: (4,))."""
+    weight_norm: bool = False
+    """Weight normalisation of every layer but the last (SAL)."""
+    fourier_features: int = 0
+    """Number m of Gaussian Fourier features in front of the first layer (0: none)."""
+    fourier_scale: float = 1.0
+    """Standard deviation of the Fourier frequencies, cycles per unit of the normalised frame."""
+    output_map: str = "none"
+    """`none`, or `phase_log`: the network's output for extraction/metrics is PHASE's distance
+    -sqrt(eps) log(1 - |u|) sign(u) of its phase field u."""
+    phase_epsilon: float = 0.01
+    """PHASE's epsilon: weight of |grad u|^2 in the energy and scale of the log transform."""
+    phase_ball_radius: float = 0.0
+    """PHASE reconstruction: radius of the ball around each scan point over which u is averaged
+    (0: u at the point itself)."""
+    phase_ball_samples: int = 1
+    """PHASE reconstruction: samples per ball (drawn in mirrored pairs: a linear u averages to
+    its value at the centre)."""
+    local_sigma_neighbours: int = 50
+    """IGR and SAL: sigma_i of scan point i = distance to its k-th nearest other scan point."""
+    sal_global_sigma: float = 1.0
+    """SAL: standard deviation of its second (coarse) Gaussian around the scan points."""
+    sal_pool_size: int = 250_000
+    """SAL: the scan is tiled max(1, pool // N) times for each of its two Gaussian pools."""
+    lr_decay_every: int = 0
+    """Iterations between two learning-rate decays (0: constant learning rate)."""
+    lr_decay_factor: float = 0.5
+    """Factor applied to the learning rate at each decay."""
+    lr_min: float = 0.0
+    """Floor of the decayed learning rate (IGR: 5e-6)."""
+
+    def __post_init__(self) -> None:
+        # Configurations read back from JSON (model files) carry lists; keep tuples throughout.
+        for name in ("schedule_knots", "notes", "skip_in"):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                object.__setattr__(self, name, tuple(value))
 
     @property
     def sphere(self) -> tuple[float, float] | None:
@@ -147,12 +203,56 @@ class MethodConfig:
         return cls(**known)
 
     def digest(self) -> str:
-        """Short hash of every field: identifies a configuration in checkpoints and tables."""
-        text = json.dumps(self.as_dict(), sort_keys=True, default=list)
+        """Short hash of every field: identifies a configuration in checkpoints and tables.
+
+        Fields added for the SPEC 11 baselines enter the hash only when they differ from their
+        defaults, so every configuration that existed before keeps its digest (and checkpoints).
+        """
+        data = self.as_dict()
+        for name, default in _BASELINE_FIELD_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        text = json.dumps(data, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 FIELDS = tuple(f.name for f in dataclasses.fields(MethodConfig))
+_BASELINE_FIELD_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in dataclasses.fields(MethodConfig)[FIELDS.index("loss") :]
+}
+"""The fields after `notes` and their defaults (see `MethodConfig.digest`)."""
+
+
+def learning_rate(config: MethodConfig, iteration: int) -> float:
+    """Learning rate of the optimisation step with 0-based index `iteration`.
+
+    Constant `lr` when `lr_decay_every` is 0; otherwise the step schedule of IGR's and SAL's
+    `StepLearningRateSchedule`: lr * factor^(iteration // every), floored at `lr_min`.
+    """
+    if config.lr_decay_every == 0:
+        return config.lr
+    decays = int(iteration) // config.lr_decay_every
+    return max(config.lr * config.lr_decay_factor**decays, config.lr_min)
+
+
+def network_kwargs(config: MethodConfig) -> dict[str, Any]:
+    """Keyword arguments of `steik.nn.SDFNetwork` (besides in_dim, n_shapes, seeds) for a
+    configuration: the one mapping from method fields to network options."""
+    return dict(
+        hidden=config.hidden,
+        layers=config.layers,
+        neuron=config.neuron,
+        activation=config.activation,
+        init=config.init,
+        sphere=config.sphere,
+        skip_in=config.skip_in,
+        weight_norm=config.weight_norm,
+        fourier_features=config.fourier_features,
+        fourier_scale=config.fourier_scale,
+        output_map=config.output_map,
+        phase_epsilon=config.phase_epsilon,
+    )
+
 
 # Per experiment: base settings of StEik and of DiGS (SPEC 3-4). Baselines without a divergence
 # take DiGS's settings with the terms they do not use set to zero.
@@ -207,8 +307,97 @@ _QUADRATIC_HIDDEN = {"srb": 128, "shapenet": 128, "scene": 256, "2d": 128}
 _LINEAR_LAYERS = {"2d": 5}
 
 
+# SPEC 11 baselines: each public code base publishes one reconstruction recipe, used here for
+# every experiment (docs/methods.md gives file and line of every value).
+_IGR: dict[str, Any] = dict(
+    loss="igr",
+    neuron="linear",
+    activation="softplus",
+    init="geometric_relu",
+    hidden=512,
+    layers=8,
+    skip_in=(4,),
+    w_sdf=1.0,
+    w_inter=0.0,
+    w_normal=1.0,
+    w_eikonal=0.1,
+    div="none",
+    schedule="none",
+    schedule_knots=(0.0, 0.0),
+    lr=5e-3,
+    lr_decay_every=2_000,
+    lr_decay_factor=0.5,
+    lr_min=5e-6,
+    iterations=100_000,
+    n_manifold=16_384,
+    n_offsurface=2_048,
+    offsurface_extent=1.8,
+    grad_clip=0.0,
+    local_sigma_neighbours=50,
+)
+"""IGR's reconstruction: 8 x 512 softplus, skip into layer 4, geometric init, squared eikonal
+(0.1) on local + global samples, 16,384 scan points, lr 0.005 halved every 2,000 iterations."""
+_SAL: dict[str, Any] = dict(
+    loss="sal",
+    neuron="linear",
+    activation="relu",
+    init="geometric_sal",
+    hidden=512,
+    layers=8,
+    weight_norm=True,
+    w_sdf=1.0,
+    w_inter=0.0,
+    w_normal=0.0,
+    w_eikonal=0.0,
+    div="none",
+    schedule="none",
+    schedule_knots=(0.0, 0.0),
+    lr=5e-4,
+    iterations=2_000,
+    n_manifold=0,
+    n_offsurface=16_384,
+    grad_clip=0.0,
+    local_sigma_neighbours=50,
+    sal_global_sigma=1.0,
+    sal_pool_size=250_000,
+)
+"""SAL's recon.conf: 8 x 512 ReLU with weight norm, its geometric init, | |u| - h | on 128^2
+samples per iteration from its two Gaussian pools, Adam 5e-4 (its lr schedule is switched off
+there: adjust_lr = False), 2,000 one-batch epochs."""
+_FOURIER: dict[str, Any] = dict(fourier_features=256, fourier_scale=2.0)
+"""Fourier features of IGR+FF and PHASE+FF (our choice; docs/methods.md says why)."""
+_PHASE: dict[str, Any] = dict(
+    _IGR,
+    **_FOURIER,
+    loss="phase",
+    output_map="phase_log",
+    phase_epsilon=0.01,
+    phase_ball_radius=0.0,
+    phase_ball_samples=1,
+    w_sdf=1.0,
+    w_eikonal=0.0,
+    n_offsurface=16_384,
+    offsurface_extent=1.1,
+)
+"""PHASE+FF: IGR's network and schedule with Fourier features, PHASE's energy with eps = 0.01
+and reconstruction weight lambda = w_sdf (our choices: no official code is known)."""
+_DIGS_SCENE: dict[str, Any] = dict(
+    w_sdf=3e3, lr=1e-6, iterations=300_000, layers=9, hidden=512, init="siren"
+)
+"""DiGS's own scene script (run_scene_recon_exp.sh): 8 hidden layers after the first (9 x 512),
+siren init, weights (3e3, 1e2, 1e2, 5e1, 1e1), lr 1e-6, 300,000 iterations."""
+
+
 def _method_fields(name: str, experiment: str) -> dict[str, Any]:
     """Fields of method `name` in `experiment` before user overrides."""
+    if name == "igr_wo_n":
+        return dict(_IGR)
+    if name == "sal":
+        return dict(_SAL)
+    if name == "igr_ff":
+        return dict(_IGR, **_FOURIER)
+    if name == "phase_ff":
+        return dict(_PHASE)
     if name in ("steik", "lin_lln", "qua_ldiv"):
         fields = dict(_STEIK_BASE[experiment])
     else:
@@ -225,20 +414,10 @@ def _method_fields(name: str, experiment: str) -> dict[str, Any]:
         fields.update(linear, div="directional", init="mfgi")
     elif name == "digs":
         fields.update(linear, div="full", init="mfgi")
+        if experiment == "scene":
+            fields.update(_DIGS_SCENE)
     elif name == "siren_wo_n":
         fields.update(linear, div="none", init="siren", schedule="none", schedule_knots=(0.0, 0.0))
-    elif name == "igr_wo_n":
-        fields.update(
-            neuron="linear",
-            hidden=512,
-            layers=8,
-            activation="softplus",
-            init="geometric_relu",
-            div="none",
-            w_inter=0.0,
-            schedule="none",
-            schedule_knots=(0.0, 0.0),
-        )
     return fields
 
 
@@ -315,11 +494,24 @@ def _typed(key: str, value: Any) -> Any:
     if not isinstance(value, list | tuple):
         raise wrong("a list")
     if key == "schedule_knots":
-        items = [_typed_number(key, v) for v in value]
-        return tuple(items)
+        return tuple(_typed_number(key, v) for v in value)
+    if key == "skip_in":
+        if any(isinstance(v, bool) or not isinstance(v, int | float) for v in value):
+            raise wrong("a list of layer indices")
+        if not all(math.isfinite(v) and float(v).is_integer() for v in value):
+            raise wrong("a list of layer indices")
+        return tuple(int(v) for v in value)
     if not all(isinstance(v, str) for v in value):
         raise wrong("a list of strings")
     return tuple(value)
+
+
+def _integral(text: str) -> int:
+    """An integer from text that may be written as a float with an integral value (`4.0`)."""
+    number = float(text)
+    if not number.is_integer():
+        raise ValueError(text)
+    return int(number)
 
 
 def _typed_number(key: str, value: Any) -> float:
@@ -349,6 +541,8 @@ def validate(config: MethodConfig) -> None:
                 f"{name} = {getattr(config, name)!r} is not valid; choose one of {', '.join(valid)}"
             )
     for name in _AT_LEAST_ONE:
+        if name == "n_manifold" and config.loss == "sal":
+            continue  # SAL's loss reads its sample pools only
         if getattr(config, name) < 1:
             raise SteikError(f"{name} must be at least 1, got {getattr(config, name)}")
     for name in _NOT_NEGATIVE:
@@ -363,6 +557,52 @@ def validate(config: MethodConfig) -> None:
         raise SteikError(f"schedule_knots: {error}") from None
     if any(w < 0 for w in config.schedule_knots[0::2]):
         raise SteikError(f"schedule_knots: weights must be 0 or more, got {config.schedule_knots}")
+    _validate_baseline_fields(config)
+
+
+def _validate_baseline_fields(config: MethodConfig) -> None:
+    """Ranges of the SPEC 11 fields, and their consistency with the rest of the method."""
+    choices = (("loss", LOSSES), ("output_map", OUTPUT_MAPS))
+    for name, valid in choices:
+        if getattr(config, name) not in valid:
+            raise SteikError(
+                f"{name} = {getattr(config, name)!r} is not valid; choose one of {', '.join(valid)}"
+            )
+    if config.weight_norm and config.neuron != "linear":
+        raise SteikError("weight_norm needs neuron = linear (SAL's layers); unset one of them")
+    if any(not 1 <= i <= config.layers for i in config.skip_in):
+        raise SteikError(
+            f"skip_in must list layer indices 1..{config.layers}, got {list(config.skip_in)}"
+        )
+    if config.skip_in and config.hidden <= 3:
+        raise SteikError(
+            f"skip_in needs hidden > 3 (the input is concatenated), got {config.hidden}"
+        )
+    ranges = {
+        "fourier_features": (0, math.inf, False), "fourier_scale": (0.0, math.inf, True),
+        "phase_epsilon": (0.0, 1.0, True), "phase_ball_radius": (0.0, math.inf, False),
+        "phase_ball_samples": (1, math.inf, False), "local_sigma_neighbours": (1, math.inf, False),
+        "sal_global_sigma": (0.0, math.inf, True), "sal_pool_size": (1, math.inf, False),
+        "lr_decay_every": (0, math.inf, False), "lr_decay_factor": (0.0, 1.0, True),
+        "lr_min": (0.0, math.inf, False),
+    }  # fmt: skip
+    for name, (low, high, open_low) in ranges.items():
+        value = getattr(config, name)
+        if value < low or (open_low and value == low) or value > high:
+            bound = f"{'above' if open_low else 'at least'} {low}"
+            bound += f" and at most {high}" if high < math.inf else ""
+            raise SteikError(f"{name} must be {bound}, got {value}")
+    if config.phase_epsilon == 1.0:
+        raise SteikError("phase_epsilon must be below 1, got 1.0")
+    if config.lr_min > config.lr:
+        raise SteikError(f"lr_min ({config.lr_min}) must not exceed lr ({config.lr})")
+    if config.loss != "digs" and config.div != "none":
+        raise SteikError(
+            f"div = {config.div!r} belongs to the digs objective; loss = {config.loss!r} needs "
+            "div = none"
+        )
+    if config.output_map == "phase_log" and config.loss != "phase":
+        raise SteikError("output_map = phase_log is PHASE's transform; it needs loss = phase")
 
 
 def overrides_from_cli(
@@ -405,7 +645,8 @@ def parse_override(text: str) -> tuple[str, Any]:
             value = raw.lower() in ("true", "1")
         elif kind.startswith("tuple"):
             items = [v.strip() for v in raw.strip("()[] ").split(",") if v.strip()]
-            value = tuple(float(v) for v in items) if key == "schedule_knots" else tuple(items)
+            parse = {"schedule_knots": float, "skip_in": _integral}.get(key, str)
+            value = tuple(parse(v) for v in items)
     except ValueError:
         raise SteikError(f"--set {key}: cannot read {raw!r} as {kind}") from None
     return key, check_overrides({key: value})[key]

@@ -21,7 +21,7 @@ import torch
 from steik.data.sample import Sample
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path
-from steik.methods import MethodConfig
+from steik.methods import MethodConfig, network_kwargs
 from steik.nn import SDFNetwork
 
 MODEL_FORMAT = "steik-model/1"
@@ -37,17 +37,7 @@ def build_network(
     config: MethodConfig, dim: int, n_shapes: int = 1, seeds: Sequence[int] | None = None
 ) -> SDFNetwork:
     """The network a configuration describes, for `n_shapes` shapes (`[K, N, d] -> [K, N]`)."""
-    return SDFNetwork(
-        in_dim=dim,
-        hidden=config.hidden,
-        layers=config.layers,
-        neuron=config.neuron,
-        activation=config.activation,
-        init=config.init,
-        sphere=config.sphere,
-        n_shapes=n_shapes,
-        seeds=seeds,
-    )
+    return SDFNetwork(dim, n_shapes=n_shapes, seeds=seeds, **network_kwargs(config))
 
 
 def save_model(path: str | Path, meta: ModelMeta, state: dict[str, torch.Tensor]) -> Path:

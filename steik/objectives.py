@@ -7,19 +7,21 @@ trainer knows nothing else about losses; `objective_for(config)` picks the famil
 
 `DigsObjective` is SPEC 3's loss, shared by SIREN (without normals), DiGS, StEik and the two
 ablations: sdf, inter, normal, eikonal and divergence terms on scan points plus uniform
-off-surface points.
+off-surface points. The SPEC 11 baselines' objectives (IGR, SAL, PHASE) are in
+`steik.baselines`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from steik.baselines import OBJECTIVES
 from steik.losses import (
     directional_divergence,
     divergence_term,
@@ -38,14 +40,18 @@ Network = torch.nn.Module
 """Maps points `[K, N, d]` to values `[K, N]`."""
 
 
+@runtime_checkable
 class Objective(Protocol):
     """A loss family: per-shape sampling, term weights and terms."""
 
     terms: tuple[str, ...]
     """Names of the terms it reports (also the training log's columns)."""
 
-    def prepare(self, points: np.ndarray, normals: np.ndarray | None) -> dict[str, np.ndarray]:
-        """Per-shape arrays computed once before training (moved to the device by the trainer)."""
+    def prepare(
+        self, points: np.ndarray, normals: np.ndarray | None, *, seed: int = 0
+    ) -> dict[str, np.ndarray]:
+        """Per-shape arrays computed once before training from the normalised scan `points
+        [N, d]` (random ones from `seed` only); the trainer moves them to the device."""
         ...
 
     def sample(self, data: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
@@ -108,7 +114,9 @@ class DigsObjective:
         self.schedule = WeightSchedule.from_knots(config.schedule, config.schedule_knots)
         self._warned_small = False
 
-    def prepare(self, points: np.ndarray, normals: np.ndarray | None) -> dict[str, np.ndarray]:
+    def prepare(
+        self, points: np.ndarray, normals: np.ndarray | None, *, seed: int = 0
+    ) -> dict[str, np.ndarray]:
         return {}
 
     def sample(self, data: dict[str, Tensor], generator: torch.Generator) -> dict[str, Tensor]:
@@ -156,5 +164,7 @@ class DigsObjective:
 
 
 def objective_for(config: MethodConfig) -> Objective:
-    """The loss family of a method configuration."""
-    return DigsObjective(config)
+    """The loss family of a method configuration (`config.loss`)."""
+    if config.loss == "digs":
+        return DigsObjective(config)
+    return OBJECTIVES[config.loss](config)

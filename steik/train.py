@@ -32,7 +32,7 @@ from steik import checkpoint as ckpt
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path, remove_stale_temporaries
-from steik.methods import MethodConfig
+from steik.methods import MethodConfig, learning_rate
 from steik.model import build_network, load_snapshots, save_model, save_snapshots
 from steik.objectives import objective_for
 from steik.provenance import steik_version, torch_version
@@ -218,7 +218,9 @@ class Trainer:
         arrays = {"points": np.asarray(sample.points, dtype=np.float32)}
         if sample.normals is not None:
             arrays["normals"] = np.asarray(sample.normals, dtype=np.float32)
-        arrays.update(self.objective.prepare(arrays["points"], arrays.get("normals")))
+        arrays.update(
+            self.objective.prepare(arrays["points"], arrays.get("normals"), seed=self.seed)
+        )
         return {
             k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device, self.dtype)
             if np.issubdtype(np.asarray(v).dtype, np.floating)
@@ -250,6 +252,8 @@ class Trainer:
         The divergence is skipped while its weight is zero (the last 60% of SPEC's schedules),
         which the reference code computes and multiplies by zero.
         """
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.config, self.iteration)
         weights = self.objective.weights(self.iteration / self.config.iterations)
         with_div = weights.get("div", 0.0) != 0.0
         terms = self.objective.loss_terms(self.net, self._sample(), with_div)

@@ -5,10 +5,19 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from steik.errors import SteikError
-from steik.methods import METHODS, parse_override, preset
+from steik.methods import (
+    EXPERIMENTS,
+    METHODS,
+    learning_rate,
+    network_kwargs,
+    parse_override,
+    preset,
+)
 from steik.model import build_network
+from steik.nn import SDFNetwork
 
 
 def test_steik_srb_matches_spec():
@@ -88,9 +97,124 @@ def test_rows_of_the_tables():
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_every_preset_builds_a_network(name):
-    c = preset(name, "srb", hidden=8, layers=2)
-    assert build_network(c, 3).n_params_per_shape() > 0
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_preset_builds_a_network(name, experiment):
+    c = preset(name, experiment)
+    small = preset(name, experiment, hidden=8, layers=2, skip_in=(1,) if c.skip_in else ())
+    dim = 2 if experiment == "2d" else 3
+    net = SDFNetwork(dim, n_shapes=1, seeds=[0], **network_kwargs(small))
+    assert net.n_params_per_shape() > 0
+    assert torch.isfinite(net(torch.rand(1, 5, dim))).all()
+    if c.loss == "digs":  # the SPEC 3 family: the same network as the trainer's builder
+        assert build_network(small, dim).n_params_per_shape() == net.n_params_per_shape()
+
+
+def test_existing_presets_keep_their_digests():
+    """Fields added for the SPEC 11 baselines stay out of the hash at their defaults, so runs and
+    checkpoints of the SPEC 3 family keep their identity (values from before those fields)."""
+    before = {
+        "siren_wo_n": ["12cce81d07a6", "991cdd193d43", "0a1ed65bcbdf", "3ff3dbb5b077"],
+        "digs": ["9be806bf48d6", "ab0520ab7be4", None, "1679ecfc7895"],  # scene preset fixed
+        "lin_lln": ["599cfc7ebe86", "ff1b9743c817", "edd8271d6194", "45fd8a5307a8"],
+        "qua_ldiv": ["1dcb4376ed35", "18f469c16cb2", "693b381b457a", "1ce22c5835fe"],
+        "steik": ["62709c6d7111", "1c4f3714414c", "bedc563fedb4", "63fc56259324"],
+    }
+    for name, digests in before.items():
+        for experiment, digest in zip(EXPERIMENTS, digests, strict=True):
+            if digest is not None:
+                assert preset(name, experiment).digest() == digest, (name, experiment)
+    # a baseline field away from its default does enter the hash
+    assert preset("steik", "srb", lr_decay_every=10).digest() != "62709c6d7111"
+
+
+def test_igr_recipe_matches_its_code():
+    """amosgropp/IGR setup.conf (dims, skip_in, beta, radius_init, global_sigma, lambda, lr
+    schedule), run.py (points_batch 16384, nepoch 100000, 50th neighbour), sample.py (batch/8
+    global samples), general.py (lr floor 5e-6)."""
+    for experiment in EXPERIMENTS:
+        c = preset("igr_wo_n", experiment)
+        assert (c.loss, c.neuron, c.activation, c.init, c.layers, c.hidden, c.skip_in) == (
+            "igr", "linear", "softplus", "geometric_relu", 8, 512, (4,),
+        )  # fmt: skip
+        assert (c.w_sdf, c.w_eikonal, c.w_normal, c.w_inter, c.div, c.use_normals) == (
+            1.0, 0.1, 1.0, 0.0, "none", False,
+        )  # fmt: skip
+        assert (c.lr, c.lr_decay_every, c.lr_decay_factor, c.lr_min) == (5e-3, 2000, 0.5, 5e-6)
+        assert (c.iterations, c.n_manifold, c.n_offsurface, c.offsurface_extent) == (
+            100_000, 16_384, 2_048, 1.8,
+        )  # fmt: skip
+        assert (c.local_sigma_neighbours, c.grad_clip, c.sphere) == (50, 0.0, None)
+    ff = preset("igr_ff", "srb")
+    assert (ff.loss, ff.fourier_features, ff.fourier_scale, ff.skip_in) == ("igr", 256, 2.0, (4,))
+
+
+def test_sal_recipe_matches_its_code():
+    """matanatz/SAL recon.conf (dims, weight norm on layers 0-7, lr 0.0005 with adjust_lr False,
+    SALLoss unsigned), recon_dataset.py (sigmas: 50th neighbour and 1.0, 250000 tiling, 128^2
+    samples per iteration), exp_runner.py (nepoch 2000; batch size 1 for recon)."""
+    c = preset("sal", "srb")
+    assert (c.loss, c.activation, c.init, c.layers, c.hidden, c.weight_norm, c.skip_in) == (
+        "sal", "relu", "geometric_sal", 8, 512, True, (),
+    )  # fmt: skip
+    assert (c.lr, c.lr_decay_every, c.iterations, c.n_offsurface, c.n_manifold) == (
+        5e-4, 0, 2_000, 16_384, 0,
+    )  # fmt: skip
+    assert (c.local_sigma_neighbours, c.sal_global_sigma, c.sal_pool_size) == (50, 1.0, 250_000)
+
+
+def test_phase_and_digs_scene_presets():
+    p = preset("phase_ff", "srb")
+    assert (p.loss, p.output_map, p.phase_epsilon, p.fourier_features, p.skip_in) == (
+        "phase", "phase_log", 0.01, 256, (4,),
+    )  # fmt: skip
+    scene = preset("digs", "scene")  # DiGS's run_scene_recon_exp.sh
+    assert (scene.layers, scene.hidden, scene.init, scene.lr, scene.iterations) == (
+        9, 512, "siren", 1e-6, 300_000,
+    )  # fmt: skip
+    weights = (scene.w_sdf, scene.w_inter, scene.w_normal, scene.w_eikonal, scene.schedule_knots[0])
+    assert weights == (3e3, 1e2, 1e2, 5e1, 1e1)
+    assert scene.schedule_knots == (1e1, 0.1, 1e1, 0.3, 0.0, 0.0) and scene.grad_clip == 10.0
+    assert preset("siren_wo_n", "scene").lr == 8e-6  # the other rows keep their scene settings
+
+
+def test_learning_rate_schedule():
+    igr = preset("igr_wo_n", "srb")
+    assert [learning_rate(igr, i) for i in (0, 1999, 2000, 4000, 5999)] == [
+        5e-3, 5e-3, 2.5e-3, 1.25e-3, 1.25e-3,
+    ]  # fmt: skip
+    # halved ten times by iteration 20,000: 0.005 / 1024 < 5e-6, so the floor holds from there
+    assert learning_rate(igr, 19_999) == pytest.approx(5e-3 / 512)
+    assert learning_rate(igr, 20_000) == 5e-6 and learning_rate(igr, 99_999) == 5e-6
+    assert learning_rate(preset("sal", "srb"), 1500) == 5e-4  # adjust_lr = False
+    assert learning_rate(preset("steik", "srb"), 9999) == 1e-4
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("loss", "chamfer", "loss = 'chamfer' is not valid"),
+        ("skip_in", (9,), "skip_in must list layer indices 1..8"),
+        ("skip_in", "4", "method field skip_in must be a list"),
+        ("skip_in", (2.5,), "method field skip_in must be a list of layer indices"),
+        ("fourier_features", -1, "fourier_features must be at least 0, got -1"),
+        ("fourier_scale", float("inf"), "method field fourier_scale must be a finite number"),
+        ("fourier_scale", 0.0, "fourier_scale must be above 0.0"),
+        ("phase_epsilon", 1.0, "phase_epsilon must be below 1"),
+        ("phase_ball_radius", float("nan"), "method field phase_ball_radius must be a finite"),
+        ("phase_ball_samples", 0, "phase_ball_samples must be at least 1"),
+        ("local_sigma_neighbours", 2.5, "method field local_sigma_neighbours must be a whole"),
+        ("sal_global_sigma", 0.0, "sal_global_sigma must be above 0.0"),
+        ("lr_decay_every", -1, "lr_decay_every must be at least 0"),
+        ("lr_decay_factor", 1.5, "lr_decay_factor must be above 0.0 and at most 1.0"),
+        ("lr_min", 1.0, r"lr_min \(1.0\) must not exceed lr"),
+        ("weight_norm", "yes", "method field weight_norm must be true or false"),
+        ("div", "full", "div = 'full' belongs to the digs objective"),
+        ("output_map", "phase_log", "needs loss = phase"),
+    ],
+)
+def test_baseline_fields_are_validated(field, value, message):
+    with pytest.raises(SteikError, match=message):
+        preset("igr_wo_n", "srb", **{field: value})
 
 
 def test_overrides_and_immutability():
@@ -117,6 +241,8 @@ def test_parse_override_types():
     assert parse_override("lr=1e-3") == ("lr", 1e-3)
     assert parse_override("schedule_knots=1,0.5,2,3") == ("schedule_knots", (1.0, 0.5, 2.0, 3.0))
     assert parse_override("use_normals=true") == ("use_normals", True)
+    assert parse_override("skip_in=2,4") == ("skip_in", (2, 4))
+    assert parse_override("loss=phase") == ("loss", "phase")
     with pytest.raises(SteikError, match="cannot read 'abc' as int"):
         parse_override("hidden=abc")
     with pytest.raises(SteikError, match="FIELD=VALUE"):
