@@ -22,7 +22,8 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
-from steik.data.sample import Sample, SampleConfig, _surface, inside_mesh, sample_mesh, write_sample
+from steik.data.sample import Sample, SampleConfig, _surface, sample_mesh, write_sample
+from steik.metrics import inside_mesh
 
 
 def big_torus(faces: int) -> trimesh.Trimesh:
@@ -54,7 +55,7 @@ def main() -> None:
     gt_seconds = time.perf_counter() - start
     query = rng.uniform(mesh.bounds[0], mesh.bounds[1], size=(args.n_occ, 3))
     start = time.perf_counter()
-    inside_mesh(mesh, query)
+    inside_mesh(mesh.vertices, mesh.faces, query)
     occ_seconds = time.perf_counter() - start
     print(
         f"stage: {args.n_gt:,} surface samples {gt_seconds:.2f} s; "

@@ -42,6 +42,7 @@ from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
 from steik.model import ModelMeta, check_model_matches_sample, load_model, load_snapshots
+from steik.provenance import steik_version
 from steik.tables import CURVE_METRICS, ROW_COLUMNS, SNAPSHOT_COLUMNS, SURFACE_METRICS
 
 METRIC_COLUMNS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS)
@@ -270,7 +271,7 @@ def _row(
         "method": str(config.get("name", "")),
         "seed": int(meta.get("seed", 0)),
         "neuron": str(config.get("neuron", "")),
-        "structure": f"{config.get('layers')} x {config.get('hidden')}",
+        "structure": meta.get("structure") or f"{config.get('layers')} x {config.get('hidden')}",
         "init": str(config.get("init", "")),
         "div": str(config.get("div", "")),
         "n_params": int(meta.get("n_params", 0)),
@@ -294,35 +295,49 @@ def _row(
 
 def evaluate(
     mesh_path: str | Path,
-    model_path: str | Path,
+    model_path: str | Path | None,
     sample_path: str | Path,
     config: EvaluationConfig = EvaluationConfig(),
     device: torch.device | str = "cpu",
 ) -> dict[str, Any]:
     """The metrics row (a dict with `ROW_COLUMNS` in order) for one extracted shape."""
-    return _evaluate(Path(mesh_path), Path(model_path), Path(sample_path), config, device)[0]
+    model = None if model_path is None else Path(model_path)
+    return _evaluate(Path(mesh_path), model, Path(sample_path), config, device)[0]
 
 
 def _evaluate(
     mesh_path: Path,
-    model_path: Path,
+    model_path: Path | None,
     sample_path: Path,
     config: EvaluationConfig,
     device: torch.device | str,
 ) -> tuple[dict[str, Any], Sample, mesh.Grid | None]:
-    """The row, the sample and the extraction grid (None for a record without one)."""
+    """The row, the sample and the extraction grid. Without a model (`model_path` None) the
+    mesh must come from a method without a network (screened Poisson): IoU is then the mesh's
+    own inside test."""
     sample = load_sample(sample_path)
+    record = mesh.read_sidecar(mesh_path)
+    vertices, cells = _read_mesh_for(sample, mesh_path)
+    grid = mesh.Grid(**{k: tuple(v) if k != "spacing" else v for k, v in record["grid"].items()})
+    if model_path is None:
+        return (
+            _evaluate_without_model(sample, record, vertices, cells, config, mesh_path),
+            sample,
+            grid,
+        )
+    if record.get("method") is not None:
+        raise SteikError(
+            f"mesh {mesh_path} was made by {record['method']}, not from a network; evaluate it "
+            "without --model"
+        )
     network, meta = load_model(model_path, device)
     check_model_matches_sample(meta, sample, model_path, sample_path)
-    record = mesh.read_sidecar(mesh_path)
     recorded = record.get("model_sha256")
     if recorded is not None and recorded != sha256_file(model_path):
         raise SteikError(
             f"mesh {mesh_path} was extracted from another version of {record.get('model')}, not "
             f"from {model_path}; run `steik extract` again"
         )
-    vertices, cells = _read_mesh_for(sample, mesh_path)
-    grid = mesh.Grid(**{k: tuple(v) if k != "spacing" else v for k, v in record["grid"].items()})
     curve = shapes2d.exact_curve(sample)
     if curve is not None:
         values = curve_row_metrics(network, sample, curve, vertices, cells, grid, config, device)
@@ -337,6 +352,41 @@ def _evaluate(
             inside = u < 0
         values = surface_metrics(sample, vertices, cells, inside, config)
     return _row(sample, meta, record, values, len(cells)), sample, grid
+
+
+def _evaluate_without_model(
+    sample: Sample,
+    record: dict[str, Any],
+    vertices: np.ndarray,
+    cells: np.ndarray,
+    config: EvaluationConfig,
+    mesh_path: Path,
+) -> dict[str, Any]:
+    """The row of a reconstruction made without a network (the sidecar names its method)."""
+    method = record.get("method")
+    if method is None:
+        raise SteikError(
+            f"mesh {mesh_path} was extracted from a trained network; pass its model with --model"
+        )
+    inside = None
+    if sample.occ_points is not None and sample.dim == 3 and len(cells):
+        inside = metrics.inside_mesh(vertices, cells, sample.occ_points)
+    values = surface_metrics(sample, vertices, cells, inside, config)
+    settings = record.get(method, {})
+    meta = {
+        "config": {"name": method},
+        "structure": f"depth {settings['depth']}" if "depth" in settings else "",
+        "iterations": 0,
+        "n_params": 0,
+        "train_seconds": 0.0,
+        "ms_per_iter": math.nan,
+        "device": "cpu",
+        "torch_version": "",
+        "steik_version": steik_version(),
+        "config_hash": "",
+        "message": record.get("library", ""),
+    }
+    return _row(sample, meta, record, values, len(cells))
 
 
 def write_rows(rows: Sequence[dict[str, Any]], out: str | Path, columns=ROW_COLUMNS) -> Path:
@@ -360,7 +410,7 @@ def write_row(row: dict[str, Any], out: str | Path) -> Path:
 
 def evaluate_batch(
     meshes: Sequence[str | Path],
-    models: Sequence[str | Path],
+    models: Sequence[str | Path] | None,
     samples: Sequence[str | Path],
     outs: Sequence[str | Path],
     config: EvaluationConfig = EvaluationConfig(),
@@ -370,7 +420,9 @@ def evaluate_batch(
 ) -> list[dict[str, Any]]:
     """Evaluate several shapes in one process (a training batch): one row file per shape in
     `outs`, and optionally all rows in `table` and every snapshot's row (from `snapshots.pt`
-    beside each model) in `snapshot_table` (written, possibly empty, when asked for)."""
+    beside each model) in `snapshot_table` (written, possibly empty, when asked for). No
+    `models` (an empty list): meshes of a method without a network (screened Poisson)."""
+    models = list(models) if models else [None] * len(meshes)
     counts = {len(meshes), len(models), len(samples), len(outs)}
     if len(counts) != 1:
         raise SteikError(
@@ -379,13 +431,12 @@ def evaluate_batch(
         )
     rows, snapshot_rows = [], []
     for mesh_path, model_path, sample_path, out in zip(meshes, models, samples, outs, strict=True):
-        row, sample, grid = _evaluate(
-            Path(mesh_path), Path(model_path), Path(sample_path), config, device
-        )
+        model = None if model_path is None else Path(model_path)
+        row, sample, grid = _evaluate(Path(mesh_path), model, Path(sample_path), config, device)
         write_row(row, out)
         rows.append(row)
-        snapshots = Path(model_path).with_name("snapshots.pt")
-        if snapshot_table is not None and snapshots.is_file():
+        snapshots = None if model is None else model.with_name("snapshots.pt")
+        if snapshot_table is not None and snapshots is not None and snapshots.is_file():
             snapshot_rows += score_snapshots(snapshots, sample, sample_path, grid, config, device)
     if table is not None:
         write_rows(rows, table)

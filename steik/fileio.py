@@ -1,7 +1,9 @@
-"""Atomic file writes and content digests shared by every stage.
+"""Atomic file writes, file-system errors users can act on, and content digests.
 
 Every output is written under a temporary name in its final folder and renamed into place only
-when complete, so a crash never leaves a file that looks finished.
+when complete, so a crash never leaves a file that looks finished. A write that fails for want
+of space or permission ends as one `SteikError` naming the file (libraries report a full disk
+in their own words, torch as a C++ `iostream error`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from steik.errors import SteikError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -26,20 +30,54 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     The suffix is kept so that libraries choosing a format by extension still work.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    prefix, suffix = _temporary_affixes(final)
-    fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        prefix, suffix = _temporary_affixes(final)
+        fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
+    except OSError as error:
+        raise SteikError(write_error(final, error)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
     try:
         yield tmp
         os.replace(tmp, final)
+    except (OSError, RuntimeError) as error:
+        # Only a failure of the file system itself is reworded; other errors of the writing
+        # code (a download's HTTP error is an OSError too) keep their own message.
+        if getattr(error, "errno", None) in _WRITE_ERRNOS or _disk_full(final.parent):
+            raise SteikError(write_error(final, error)) from None
+        raise
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
-            tmp.unlink()
+            tmp.unlink(missing_ok=True)
+
+
+_WRITE_ERRNOS = (28, 122, 13, 1, 30)
+"""ENOSPC, EDQUOT, EACCES, EPERM, EROFS: the file system refused the write."""
+
+
+def _disk_full(folder: Path) -> bool:
+    """Whether the file system of `folder` has (almost) no space left."""
+    try:
+        return shutil.disk_usage(folder).free < 1 << 16
+    except OSError:
+        return False
+
+
+def write_error(path: Path, error: BaseException) -> str:
+    """One line saying why `path` could not be written and what to do about it."""
+    errno = getattr(error, "errno", None)
+    if errno in (28, 122) or _disk_full(path.parent):  # ENOSPC, EDQUOT
+        return f"cannot write {path}: no space left on its device; free some space and rerun"
+    if errno in (13, 1, 30):  # EACCES, EPERM, EROFS
+        return (
+            f"cannot write {path}: {getattr(error, 'strerror', None) or error}; check the "
+            "folder's permissions (or choose another output folder)"
+        )
+    return f"cannot write {path}: {error}"
 
 
 def _temporary_affixes(final: Path) -> tuple[str, str]:

@@ -31,6 +31,9 @@ METHODS = (
     "igr_wo_n", "siren_wo_n", "digs", "lin_lln", "qua_ldiv", "steik", "sal", "igr_ff", "phase_ff",
 )  # fmt: skip
 EXPERIMENTS = ("srb", "shapenet", "scene", "2d")
+POISSON = "poisson"
+"""Screened Poisson reconstruction (`steik.poisson`): a method of the workflow and the tables
+without a network, hence without a MethodConfig."""
 BASELINE_METHODS = ("igr_wo_n", "sal", "igr_ff", "phase_ff")
 """Methods trained with an objective of `steik.baselines` instead of SPEC 3's loss."""
 LOSSES = ("digs", "igr", "sal", "phase")
@@ -52,6 +55,7 @@ METHOD_LABELS: dict[str, str] = {
     "lin_lln": "Lin + L_L.n.",
     "qua_ldiv": "Qua + L_div",
     "steik": "StEik",
+    "poisson": "Screened Poisson",
 }
 """Method name -> its row label in the paper's tables (and in every table and figure here)."""
 

@@ -43,8 +43,6 @@ from steik.methods import MethodConfig, run_label
 from steik.model import check_model_matches_sample, load_model, load_snapshots
 from steik.schedule import WeightSchedule
 
-LOSS_TERMS: tuple[str, ...] = ("loss", "sdf", "inter", "eikonal", "div", "w_div")
-"""Columns of train_log.parquet drawn by `loss_figure`, one panel each (those a log has)."""
 LEVELS: tuple[float, ...] = (-0.15, -0.1, -0.05, 0.05, 0.1, 0.15, 0.2, 0.3)
 """Non-zero level sets drawn thin (original units)."""
 PANEL_INCHES = 2.2
@@ -384,18 +382,28 @@ def render_figure(
 # ------------------------------------------------------------------ loss curves
 
 
-def loss_curves(logs: Sequence[str | Path], term: str) -> dict[str, pd.DataFrame]:
-    """Per run: `term` against the iteration aggregated over shapes, a frame with columns
-    iteration, median, min, max (shapes logged at different iterations are aligned on the
-    iterations they share)."""
-    per_run: dict[str, list[pd.Series]] = {}
-    for path in logs:
+def _read_logs(logs: Sequence[str | Path]) -> dict[Path, pd.DataFrame]:
+    """Every training log, read once; an unreadable one or one without iterations is refused."""
+    frames = {}
+    for path in map(Path, logs):
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as error:
             raise SteikError(f"{path}: unreadable training log ({error}); retrain") from None
-        if term not in frame.columns or "iteration" not in frame.columns:
-            raise SteikError(f"{path}: training log lacks column {term!r} or 'iteration'")
+        if "iteration" not in frame.columns or "loss" not in frame.columns:
+            raise SteikError(f"{path}: training log lacks 'iteration' or 'loss'; retrain")
+        frames[path] = frame
+    return frames
+
+
+def loss_curves(logs: Sequence[str | Path], term: str) -> dict[str, pd.DataFrame]:
+    """Per run whose logs have `term`: `term` against the iteration aggregated over shapes, a
+    frame with columns iteration, median, min, max (shapes logged at different iterations are
+    aligned on the iterations they share)."""
+    per_run: dict[str, list[pd.Series]] = {}
+    for path, frame in _read_logs(logs).items():
+        if term not in frame.columns:
+            continue
         run, shape = _run_and_shape(path)
         series = frame.set_index("iteration")[term].astype("float64").rename(shape)
         per_run.setdefault(run, []).append(series)
@@ -414,12 +422,22 @@ def loss_curves(logs: Sequence[str | Path], term: str) -> dict[str, pd.DataFrame
 
 
 def loss_figure(logs: Sequence[str | Path], out: str | Path) -> Path:
-    """One panel per term of `LOSS_TERMS`, one line per method (median over shapes, band from
-    min to max); log scale for the losses, linear for the divergence weight."""
+    """One panel per loss term the logs hold (the total first, the divergence weight last), one
+    line per method (median over shapes, band from min to max); methods of other loss families
+    (IGR, SAL, PHASE) add their own terms' panels. Log scale for the losses."""
     if not logs:
         raise SteikError("no training logs given; pass --logs FILE [FILE ...]")
-    columns = set(pd.read_parquet(logs[0]).columns)
-    terms = [t for t in LOSS_TERMS if t in columns]
+    frames = _read_logs(logs).values()
+    columns: dict[str, None] = {}
+    for frame in frames:
+        columns.update(dict.fromkeys(frame.columns))
+
+    def drawn(term: str) -> bool:  # a term that is never positive (unused) gets no panel
+        return any(term in f.columns and (f[term] > 0).any() for f in frames)
+
+    skipped = {"iteration", "lr", "seconds"}
+    terms = [c for c in columns if c not in skipped and not c.startswith("w_") and drawn(c)]
+    terms += ["w_div"] if "w_div" in columns else []
     fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3.0), squeeze=False)
     axes = axes[0]
     for ax, term in zip(axes, terms, strict=True):

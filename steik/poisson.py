@@ -24,21 +24,22 @@ unlike Open3D, whose CPU wheel needs libusb-1.0):
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import pymeshlab
 
+from steik.data.sample import load_sample
 from steik.errors import SteikError
-
-if TYPE_CHECKING:  # steik.mesh pulls in torch; `steik --help` imports this module for defaults
-    from steik.mesh import Extraction, Grid
-
-POISSON_METHOD = "poisson"
-"""The method name of this reconstruction in configs and tables (it has no MethodConfig)."""
+from steik.fileio import atomic_path
+from steik.mesh import Extraction, Grid, write_surface
+from steik.methods import POISSON
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,6 @@ def orient_outward(points: np.ndarray, normals: np.ndarray) -> np.ndarray:
 def estimate_normals(points: np.ndarray, k: int, smooth_iterations: int = 0) -> np.ndarray:
     """Unit normals `[N, 3]` of `points [N, 3]`: MeshLab's k-nearest-neighbour estimate with its
     consistent orientation, then `orient_outward`."""
-    import pymeshlab
-
     meshes = pymeshlab.MeshSet()
     meshes.add_mesh(pymeshlab.Mesh(vertex_matrix=np.asarray(points, dtype=np.float64)))
     meshes.compute_normal_for_point_clouds(k=k, smoothiter=smooth_iterations, flipflag=False)
@@ -124,8 +123,6 @@ def screened_poisson(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Screened Poisson surface of oriented points: vertices `[V, 3]`, faces `[F, 3]` and each
     vertex's sample density `[V]` (MeshLab's vertex quality)."""
-    import pymeshlab
-
     meshes = pymeshlab.MeshSet()
     meshes.add_mesh(
         pymeshlab.Mesh(
@@ -209,8 +206,6 @@ def reconstruct(
 def _octree_grid(points: np.ndarray, config: PoissonConfig) -> Grid:
     """The finest octree level as a regular grid (normalised frame), for the sidecar: the box is
     `box_scale` times the bounding cube of the points, 2^depth cells a side."""
-    from steik.mesh import Grid
-
     lo, hi = points.min(axis=0), points.max(axis=0)
     side = float((hi - lo).max()) * config.box_scale
     cells = 2**config.depth
@@ -223,9 +218,6 @@ def reconstruct_file(
 ) -> Extraction:
     """`steik reconstruct`: read the sample, reconstruct, write `out_path` (.ply) and its `.json`
     sidecar in original units, as `steik extract` does. Nothing is written on error."""
-    from steik.data.sample import load_sample
-    from steik.mesh import Extraction, write_surface
-
     sample_path, out_path = Path(sample_path), Path(out_path)
     if out_path.suffix.lower() != ".ply":
         raise SteikError(f"mesh output {out_path} must end in .ply")
@@ -246,12 +238,12 @@ def reconstruct_file(
         status=status,
         points_evaluated=0,
         grid=_octree_grid(np.asarray(sample.points, dtype=np.float64), config),
-        mode=POISSON_METHOD,
+        mode=POISSON,
         seconds=seconds,
         message=message,
     )
     record = {
-        "method": POISSON_METHOD,
+        "method": POISSON,
         "sample": str(sample_path),
         "library": library_version(),
         "poisson": asdict(config),
@@ -259,3 +251,28 @@ def reconstruct_file(
     }
     write_surface(out_path, extraction, record)
     return extraction
+
+
+def reconstruct_files(
+    samples: Sequence[str | Path],
+    outs: Sequence[str | Path],
+    config: PoissonConfig = PoissonConfig(),
+    record: str | Path | None = None,
+) -> list[Extraction]:
+    """`reconstruct_file` for several (sample, out) pairs in one process (a batch of shapes),
+    then the batch `record` (JSON listing each mesh and its status, as `steik extract` writes)."""
+    if len(samples) != len(outs):
+        raise SteikError(
+            f"--sample and --out need one entry per shape each; got {len(samples)}, {len(outs)}"
+        )
+    extractions = [reconstruct_file(s, o, config) for s, o in zip(samples, outs, strict=True)]
+    if record is not None:
+        listing = {
+            "meshes": [
+                {"mesh": str(o), "sample": str(s), "status": e.status, "seconds": e.seconds}
+                for s, o, e in zip(samples, outs, extractions, strict=True)
+            ]
+        }
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(listing, indent=1) + "\n")
+    return extractions

@@ -126,13 +126,12 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], what: str) ->
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as error:
-            raise SteikError(
-                f"{path}: unreadable {what} file ({error}); rerun `steik evaluate`"
-            ) from None
+            raise SteikError(f"{path}: unreadable {what} file ({error}); make it again") from None
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise SteikError(
-                f"{path}: {what} rows lack column(s) {', '.join(missing)}; rerun `steik evaluate`"
+                f"{path}: {what} rows lack column(s) {', '.join(missing)}; make it again "
+                "(`steik evaluate`, then `steik tables`)"
             )
         frames.append(frame[list(columns)])
     return pd.concat(frames, ignore_index=True)
@@ -249,8 +248,10 @@ def per_shape_table(rows: pd.DataFrame) -> pd.DataFrame:
     table = rows[["method", "shape", "seed", "status", *metrics]].copy()
     table["method"] = table["method"].map(method_label)
     files = rows["source"].fillna("").astype(str)
-    renamed = (files != "") & ~files.str.startswith("generated:") & (
-        files.map(lambda s: Path(s).stem) != rows["shape"]
+    renamed = (
+        (files != "")
+        & ~files.str.startswith("generated:")
+        & (files.map(lambda s: Path(s).stem) != rows["shape"])
     )
     if renamed.any():
         table.insert(2, "file", files.map(lambda s: Path(s).name))
@@ -509,18 +510,24 @@ def write_tables(
 def runtime_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Table 3 layout from metrics rows: per (method, structure, device, points per iteration,
     shapes trained together), the median ms per iteration over runs (one iteration of the whole
-    batch), the parameter count, the datasets and run count."""
+    batch), the median seconds one shape costs from its sample to its mesh (its share of the
+    batch's training plus its extraction; screened Poisson: its reconstruction), the parameter
+    count, the datasets and run count."""
     keys = ["method", "structure", "n_params", "device", "n_points", "n_shapes_batch"]
     records = []
     for values, group in rows.groupby(keys, sort=False):
         method, structure, n_params, device, n_points, batch = values
         ms = group["ms_per_iter"].to_numpy(dtype=np.float64)
         ms = ms[np.isfinite(ms)]
+        per_shape = group["train_seconds"] / group["n_shapes_batch"] + group["extract_seconds"]
+        per_shape = per_shape.to_numpy(dtype=np.float64)
+        per_shape = per_shape[np.isfinite(per_shape)]
         records.append(
             {
                 "method": method,
                 "structure": structure,
                 "ms_per_iter": float(np.median(ms)) if ms.size else math.nan,
+                "seconds_per_shape": float(np.median(per_shape)) if per_shape.size else math.nan,
                 "n_params": int(n_params),
                 "device": device,
                 "n_points": int(n_points),
@@ -539,6 +546,7 @@ def _runtime_display(table: pd.DataFrame) -> pd.DataFrame:
             "source": "ours",
             "structure": table["structure"],
             "ms / iteration": table["ms_per_iter"],
+            "s / shape": table["seconds_per_shape"],
             "parameters": table["n_params"].map(lambda n: f"{n / 1e6:.2f}M ({n:,})"),
             "device": table["device"],
             "points": table["n_points"].map(str),
@@ -548,7 +556,7 @@ def _runtime_display(table: pd.DataFrame) -> pd.DataFrame:
     )
     paper = pd.DataFrame(
         [
-            (label, "paper", s, ms, p, "paper's GPU", "30000", "1", "")
+            (label, "paper", s, ms, math.nan, p, "paper's GPU", "30000", "1", "")
             for label, s, ms, p in PAPER_TABLE3
         ],
         columns=ours.columns,
@@ -561,29 +569,18 @@ def write_runtime(tables: Sequence[str | Path], out: str | Path) -> dict[str, Pa
     `.md` / `.html` beside it with the paper's Table 3 rows marked."""
     if not tables:
         raise SteikError("no dataset tables given; pass --tables results/tables/<dataset>.parquet")
-    frames = []
-    for path in tables:
-        try:
-            frames.append(pd.read_parquet(path))
-        except (OSError, ValueError) as error:
-            raise SteikError(f"{path}: unreadable table ({error}); rerun `steik tables`") from None
-    rows = pd.concat(frames, ignore_index=True)
-    missing = [
-        c
-        for c in ("method", "structure", "n_params", "device", "n_points", "ms_per_iter")
-        if c not in rows.columns
-    ]
-    if missing:
-        raise SteikError(
-            f"dataset tables lack column(s) {', '.join(missing)}; rerun `steik tables`"
-        )
+    needed = ("dataset", "method", "structure", "n_params", "device", "n_points",
+              "n_shapes_batch", "ms_per_iter", "train_seconds", "extract_seconds")  # fmt: skip
+    rows = read_rows(tables, needed, "dataset table")
     table = runtime_table(rows)
     display = _runtime_display(table)
     note = (
         "Median ms per training iteration over this workflow's runs (divergence phase), on this "
         "run's device and points per iteration; one iteration trains every shape of a batch "
-        "together. Rows marked (paper) are the StEik paper's Table 3 (its GPU, 15,000 + 15,000 "
-        "points, one shape)."
+        "together. s / shape: median seconds from a shape's sample to its mesh (its share of its "
+        "batch's training plus its extraction; screened Poisson: the reconstruction). Rows "
+        "marked (paper) are the StEik paper's Table 3 (its GPU, 15,000 + 15,000 points, one "
+        "shape)."
     )
     out = Path(out)
     paths = {"table": out, "markdown": out.with_suffix(".md"), "html": out.with_suffix(".html")}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import trimesh
 
@@ -145,3 +146,35 @@ def test_command_line_writes_mesh_and_sidecar(tmp_path, capsys):
     assert "ok" in capsys.readouterr().out
     record = json.loads(out.with_suffix(".json").read_text())
     assert record["poisson"]["depth"] == 5 and record["poisson"]["trim_quantile"] == 0.01
+
+
+def test_evaluate_without_a_model_scores_the_poisson_mesh(tmp_path, capsys):
+    """`steik evaluate` with no --model: a Poisson mesh's row, IoU from its own inside test."""
+    from steik.data.sample import SampleConfig, sample_mesh
+
+    ball = trimesh.creation.icosphere(4, radius=1.5).apply_translation([2.0, 0.0, -1.0])
+    arrays = sample_mesh(ball, SampleConfig(n_points=4000, n_gt=8000, n_occ=8000))
+    sample = write_sample(tmp_path / "ball.npz", Sample(dataset="demo", shape="ball",
+                          ground_truth="mesh", source="generated:ball", source_sha256="",
+                          **arrays))  # fmt: skip
+    mesh_path, out = tmp_path / "poisson" / "ball" / "mesh.ply", tmp_path / "m.parquet"
+    assert main(["reconstruct", "--sample", str(sample), "--out", str(mesh_path),
+                 "--depth", "7"]) == 0  # fmt: skip
+    assert main(["evaluate", "--mesh", str(mesh_path), "--sample", str(sample), "--out", str(out),
+                 "--n-samples", "8000"]) == 0  # fmt: skip
+    row = pd.read_parquet(out).iloc[0]
+    assert (row["method"], row["structure"], row["n_params"], row["status"]) == (
+        "poisson", "depth 7", 0, "ok")  # fmt: skip
+    # A ball is easy for Poisson: its vertices lie on the sphere, the network-free IoU is high.
+    vertices = trimesh.load(mesh_path, process=False).vertices
+    radial = np.abs(np.linalg.norm(vertices - [2.0, 0.0, -1.0], axis=1) - 1.5)
+    assert radial.mean() < 0.01 * 1.5 and row["iou"] > 0.95 and np.isfinite(row["chamfer"])
+    record = json.loads(mesh_path.with_suffix(".json").read_text())
+    assert row["extract_seconds"] == record["extract_seconds"] > 0
+    # A network's mesh needs its model, and a Poisson mesh refuses one.
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not used")
+    assert main(["evaluate", "--mesh", str(mesh_path), "--model", str(model), "--sample",
+                 str(sample), "--out", str(tmp_path / "x.parquet")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "was made by poisson, not from a network; evaluate it without --model" in err

@@ -50,19 +50,25 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
-def expected(datasets: dict[str, int], runs: int, fetch: int) -> dict[str, int]:
+def expected(
+    datasets: dict[str, int], runs: int, fetch: int, poisson: int = 0
+) -> dict[str, int]:
     """Job counts up to the tables of a config whose datasets each train as one batch per run
-    (`runs` = methods x seeds per dataset, summed); figure rules are added by the caller."""
-    return {
+    (`runs` = neural methods x seeds per dataset, summed; `poisson` = datasets reconstructed by
+    screened Poisson); figure rules are added by the caller."""
+    counts = {
         "fetch": fetch,
         "sample": sum(datasets.values()),
         "train": runs,
         "extract": runs,
-        "evaluate": runs,
+        "evaluate": runs + poisson,
         "tables": len(datasets),
         "runtime_table": 1,
         "all": 1,
     }
+    if poisson:
+        counts["reconstruct"] = poisson
+    return counts
 
 
 @pytest.mark.slow
@@ -71,10 +77,11 @@ def expected(datasets: dict[str, int], runs: int, fetch: int) -> dict[str, int]:
     [
         (
             "config/config.yaml",
-            # demo3d: 5 methods x 1 seed, demo2d (the 2D experiment): 5 methods x 3 seeds; every
-            # dataset's shapes train as one batch per (method, seed).
+            # demo3d: 5 methods x 1 seed + screened Poisson, demo2d (the 2D experiment): 5 methods
+            # x 3 seeds (Poisson is 3D only); every dataset's shapes train as one batch per
+            # (method, seed).
             {
-                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5 + 15, 2),
+                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5 + 15, 2, 1),
                 "levelsets": 1,
                 "renders": 1,
                 "losses": 2,
@@ -83,7 +90,8 @@ def expected(datasets: dict[str, int], runs: int, fetch: int) -> dict[str, int]:
         ),
         (
             "config/srb.yaml",
-            {**expected({"srb": SRB_SHAPES}, 4, 1), "renders": 1, "losses": 1},
+            # Table 1's seven rows and screened Poisson.
+            {**expected({"srb": SRB_SHAPES}, 7, 1, 1), "renders": 1, "losses": 1},
         ),
         (
             "config/scene.yaml",
@@ -160,11 +168,14 @@ def test_shapes_key_and_iteration_scale(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["train"] == 4 and counts["sample"] == 2  # one batch per method
+    assert counts["train"] == 7 and counts["sample"] == 2  # one batch per neural method
     trains = train_commands(result.stdout)
-    assert len(trains) == 4
-    # 10,000 preset iterations x 0.01, as typed data.
-    assert all(_overrides_of(line)["iterations"] == 100 for line in trains)
+    assert len(trains) == 7
+    # The presets' iterations (10,000; IGR and its variants 100,000; SAL 2,000) x 0.01, as data.
+    iterations = {line.split("--method ")[1].split()[0]: _overrides_of(line)["iterations"]
+                  for line in trains}  # fmt: skip
+    assert iterations == {"igr_wo_n": 1000, "siren_wo_n": 100, "sal": 20, "igr_ff": 1000,
+                          "phase_ff": 1000, "digs": 100, "steik": 100}  # fmt: skip
     assert all("anchor.npz" in line and "dc.npz" in line for line in trains)
     assert any("--method steik --experiment srb" in line for line in trains)
 
@@ -202,6 +213,12 @@ def test_schema_names_the_offending_key(change, key):
         ({"datasets": [{"name": "mine", "kind": "folder"}]}, "'path' is a required property"),
         ({"train": {"overrides": [{"set": {"hiden": 3}}]}}, "hiden"),
         ({"shapes": {"demo3d": ["teapot"]}}, "teapot"),
+        # the same checks as `steik train --set`, before any job
+        ({"train": {"overrides": [{"set": {"lr": float("nan")}}]}}, "lr must be a finite number"),
+        ({"train": {"overrides": [{"set": {"iterations": True}}]}},
+         "iterations must be a whole number, got True"),
+        ({"train": {"overrides": [{"set": {"use_normals": "maybe"}}]}},
+         "use_normals must be true or false, got 'maybe'"),
     ],
 )
 def test_invalid_config_fails_before_any_job(tmp_path, change, key):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -228,3 +229,74 @@ def test_a_batch_gives_the_rows_of_single_shape_jobs(tmp_path):
                                rtol=1e-4, atol=1e-7, equal_nan=True)  # fmt: skip
     same = ["seed", "structure", "n_params", "iterations", "status", "config_hash"]
     pd.testing.assert_frame_equal(batched[same], single[same])
+
+
+@pytest.mark.slow
+def test_the_spec11_baselines_and_poisson_run_through_the_workflow(tmp_path):
+    """SAL, IGR (its own recipe), IGR+FF, PHASE+FF at tiny sizes and screened Poisson on a demo
+    shape: every row finite, Poisson without a training job, its time in the runtime table."""
+    config = {
+        "datasets": ["demo3d"], "shapes": {"demo3d": ["sphere"]},
+        "methods": ["igr_wo_n", "sal", "igr_ff", "phase_ff", "poisson"],
+        "sample": {"defaults": {"n_points": 3000, "n_gt": 4000, "n_occ": 4000, "seed": 0}},
+        "train": {"overrides": [
+            {"set": {"iterations": 120, "log_every": 20, "n_manifold": 1000, "n_offsurface": 500,
+                     "hidden": 32, "layers": 3, "skip_in": [2], "sal_pool_size": 20000}},
+            {"methods": ["sal"], "set": {"skip_in": []}},
+            {"methods": ["igr_ff", "phase_ff"], "set": {"fourier_features": 8}}]},
+        "extract": {"defaults": {"resolution": 40}},
+        "evaluate": {"defaults": {"n_samples": 4000, "seed": 0}},
+        "poisson": {"depth": 6},
+        "figures": {"enabled": True, "render_shapes": 1, "render_size": 96},
+    }  # fmt: skip
+    path = tmp_path / "baselines.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["train"] == 4 and counts["reconstruct"] == 1 and counts["evaluate"] == 5
+    rows = pd.read_parquet(tmp_path / "results" / "tables" / "demo3d.parquet").set_index("method")
+    assert (rows["status"] == "ok").all(), rows[["status", "message"]]
+    for metric in ("chamfer", "hausdorff", "chamfer_scan", "iou", "normal_consistency"):
+        assert np.isfinite(rows[metric]).all(), metric
+    assert rows.loc["poisson", "structure"] == "depth 6" and rows.loc["poisson", "n_params"] == 0
+    assert rows.loc["igr_wo_n", "structure"] == "3 x 32"
+    # Poisson on a smooth sphere: close to the ground truth and inside where the ball is.
+    assert rows.loc["poisson", "chamfer"] < 0.02 and rows.loc["poisson", "iou"] > 0.95
+    runtime = pd.read_parquet(tmp_path / "results" / "tables" / "runtime.parquet")
+    poisson = runtime.set_index("method").loc["poisson"]
+    assert np.isnan(poisson["ms_per_iter"]) and poisson["seconds_per_shape"] > 0
+    assert (runtime.set_index("method").drop("poisson")["ms_per_iter"] > 0).all()
+    assert "Screened Poisson" in (tmp_path / "results" / "tables" / "runtime.md").read_text()
+
+
+@pytest.mark.slow
+def test_folder_files_with_dashes_and_spaces_run_end_to_end(tmp_path):
+    """`scan-01.ply` keeps its name; `my scan.ply` becomes shape `my_scan`, and the tables show
+    its file beside it."""
+    import trimesh
+
+    scans = tmp_path / "my scans"
+    scans.mkdir()
+    trimesh.creation.icosphere(3).export(scans / "scan-01.ply")
+    trimesh.creation.box().export(scans / "my scan.ply")
+    config = {
+        "datasets": [{"name": "mine", "kind": "folder", "path": str(scans), "pattern": "*.ply"}],
+        "methods": ["siren_wo_n"],
+        "sample": {"defaults": {"n_points": 1000, "n_gt": 2000, "n_occ": 2000}},
+        "train": {"overrides": [{"set": {"iterations": 20, "n_manifold": 200, "n_offsurface": 200,
+                                         "hidden": 16, "layers": 2}}]},
+        "extract": {"defaults": {"resolution": 24}},
+        "evaluate": {"defaults": {"n_samples": 1000}},
+        "figures": {"enabled": True, "render_shapes": 2, "render_size": 64},
+    }  # fmt: skip
+    path = tmp_path / "folder.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(tmp_path, "--cores", "2", "--configfile", str(path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = pd.read_parquet(tmp_path / "results" / "tables" / "mine.parquet")
+    assert sorted(rows["shape"]) == ["my_scan", "scan-01"]
+    assert sorted(Path(s).name for s in rows["source"]) == ["my scan.ply", "scan-01.ply"]
+    markdown = (tmp_path / "results" / "tables" / "mine.md").read_text()
+    assert "my scan.ply" in markdown and "| file" in markdown
+    assert (tmp_path / "results" / "mine" / "siren_wo_n" / "scan-01" / "mesh.ply").is_file()

@@ -26,6 +26,17 @@ def _command_modules() -> dict[str, str]:
     }
 
 
+_FILE_SYSTEM_HINTS = {
+    2: "check the path",
+    13: "check its permissions",
+    1: "check its permissions",
+    30: "the file system is read-only; choose another output folder",
+    28: "no space left on the device; free some space and rerun",
+    122: "the disk quota is exceeded; free some space and rerun",
+}
+"""errno -> what a user can do about it (ENOENT, EACCES, EPERM, EROFS, ENOSPC, EDQUOT)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with one sub-parser per command module."""
     parser = argparse.ArgumentParser(prog="steik", description=__doc__.splitlines()[0])
@@ -46,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse `argv`, run the command, turn a `SteikError` into one line on stderr."""
+    """Parse `argv`, run the command, turn a `SteikError` (or a file-system error: no space,
+    no permission, a missing folder) into one line on stderr."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.captureWarnings(True)
@@ -54,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._run(args) or 0)
     except SteikError as error:
         print(f"steik {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or str(error)
+        hint = _FILE_SYSTEM_HINTS.get(error.errno, "check the path")
+        print(f"steik {args.command}: error: {where}{reason}; {hint}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"steik {args.command}: interrupted", file=sys.stderr)

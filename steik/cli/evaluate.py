@@ -21,7 +21,13 @@ HELP = "metrics of reconstructions -> metrics.parquet (one row per shape)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_files(parser, "--mesh", "PLY", "mesh.ply files written by `steik extract`")
-    add_files(parser, "--model", "PT", "the model.pt of each mesh")
+    parser.add_argument(
+        "--model",
+        nargs="*",
+        default=[],
+        metavar="PT",
+        help="the model.pt of each mesh (none for a method without a network: screened Poisson)",
+    )
     add_files(parser, "--sample", "NPZ", "the sample file of each mesh")
     add_files(parser, "--out", "PARQUET", "output row per mesh (.parquet)")
     parser.add_argument(

@@ -211,7 +211,13 @@ def read_mesh(path: str | Path) -> trimesh.Trimesh:
     check_points(loaded.vertices, path, 3)
     if len(loaded.faces) and (loaded.faces.max() >= len(loaded.vertices) or loaded.faces.min() < 0):
         raise SteikError(f"{path}: faces refer to vertices that do not exist (truncated file?)")
-    return trimesh.Trimesh(vertices=loaded.vertices, faces=loaded.faces, process=True)
+    mesh = trimesh.Trimesh(vertices=loaded.vertices, faces=loaded.faces, process=True)
+    if len(mesh.faces) == 0 or not mesh.area > 0:
+        raise SteikError(
+            f"{path}: every face of the mesh has zero area, so it has no surface to sample; "
+            "export the mesh again (or use the file as a point cloud: a .xyz of its points)"
+        )
+    return mesh
 
 
 def is_mesh(path: str | Path) -> bool:

@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import point_cloud_utils as pcu
 import trimesh
 
+from steik import metrics
 from steik.data import io, registry, shapes2d, shapes3d
 from steik.data.registry import Dataset
 from steik.errors import SteikError
@@ -161,21 +161,6 @@ def _padded_box(points: np.ndarray, padding: float) -> tuple[np.ndarray, np.ndar
     return lo - margin, hi + margin
 
 
-def inside_mesh(mesh: trimesh.Trimesh, query: np.ndarray, chunk: int = 1_000_000) -> np.ndarray:
-    """bool `[Q]`: query points `[Q, 3]` inside the mesh, by the fast generalised winding number.
-
-    The winding number is ~1 inside and ~0 outside a closed mesh and degrades gracefully on small
-    holes, unlike ray parity.
-    """
-    vertices = np.ascontiguousarray(mesh.vertices, dtype=np.float64)
-    faces = np.ascontiguousarray(mesh.faces, dtype=np.int64)
-    out = np.empty(len(query), dtype=bool)
-    for lo in range(0, len(query), chunk):
-        part = np.ascontiguousarray(query[lo : lo + chunk], dtype=np.float64)
-        out[lo : lo + chunk] = pcu.triangle_soup_fast_winding_number(vertices, faces, part) > 0.5
-    return out
-
-
 def _surface(
     mesh: trimesh.Trimesh, count: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -210,7 +195,7 @@ def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.nda
     arrays = _arrays(points, scan_normals, center, scale, gt, gt_normals)
     if n_occ > 0:  # --n-occ 0: no IoU points at all
         arrays["occ_points"] = occ.astype(np.float32)
-        arrays["occ_labels"] = inside_mesh(mesh, arrays["occ_points"])
+        arrays["occ_labels"] = metrics.inside_mesh(mesh.vertices, mesh.faces, arrays["occ_points"])
     return arrays
 
 

@@ -23,7 +23,7 @@ from snakemake.utils import validate
 from steik.batching import batch_of, split_batches
 from steik.data.registry import dataset_name, folder_files, list_shapes, read_lock, resolve
 from steik.errors import SteikError
-from steik.methods import parse_run, preset, run_name
+from steik.methods import POISSON, parse_run, preset, run_name
 
 
 def _validate_config():
@@ -199,6 +199,15 @@ def train_option(dataset, key):
 
 
 METHODS = list(config["methods"])
+NEURAL = [m for m in METHODS if m != POISSON]
+"""Methods that train a network (screened Poisson reconstructs without one)."""
+
+
+def methods_of(dataset, neural_only=False):
+    """The methods run on `dataset`: screened Poisson on 3D datasets only."""
+    if neural_only or dimension(dataset) != 3:
+        return list(NEURAL)
+    return list(METHODS)
 
 
 def _overrides(dataset, method):
@@ -229,7 +238,7 @@ def _method_config(dataset, method):
         _fail(f"train.overrides for {dataset}/{method}: {error}")
 
 
-METHOD_CONFIG = {(d, m): _method_config(d, m) for d in DATASETS for m in METHODS}
+METHOD_CONFIG = {(d, m): _method_config(d, m) for d in DATASETS for m in NEURAL}
 
 
 def batches(dataset):
@@ -263,8 +272,11 @@ class Run:
 
 
 def runs(dataset):
-    """Every (method, seed) folder name of `dataset`."""
-    return [run_name(m, s) for m in METHODS for s in train_option(dataset, "seeds")]
+    """Every (method, seed) folder name of `dataset` (screened Poisson: one run, no seed)."""
+    seeds = train_option(dataset, "seeds")
+    return [
+        run_name(m, s) for m in methods_of(dataset) for s in (seeds if m != POISSON else [0])
+    ]
 
 
 def batch_dir(dataset, run, batch):
@@ -347,6 +359,11 @@ def train_args(wildcards):
     return " ".join(args)
 
 
+def poisson_options():
+    """The screened Poisson settings of the config (`poisson`), as its JSON options."""
+    return as_json(config["poisson"])
+
+
 def paper_table(dataset):
     """Which paper table's numbers go beside ours: the registry record's (none for folders)."""
     return DATASET_INFO[dataset].paper_table
@@ -369,18 +386,21 @@ def figure_batches(dataset, renders=False):
 
 
 def figure_records(dataset, record, renders=False):
-    """The batch records (`record`) behind a figure's files: first seed, every method."""
+    """The batch records (`record`) behind a figure's files: first seed, every method (networks
+    only for a training record)."""
     pairs = figure_batches(dataset, renders)
+    methods = methods_of(dataset, neural_only=record == "train.json")
     return sorted(
-        {str(batch_dir(dataset, first_run(m, dataset), b) / record) for m in METHODS for _, b in pairs}
+        {str(batch_dir(dataset, first_run(m, dataset), b) / record) for m in methods for _, b in pairs}
     )
 
 
 def figure_files(dataset, filename, renders=False):
-    """`filename` of every (method, shape) of the first seed: methods outer, shapes inner."""
+    """`filename` of every (method, shape) of the first seed: methods outer, shapes inner
+    (networks only, except for meshes)."""
     return [
         str(RESULTS / dataset / first_run(m, dataset) / shape / filename)
-        for m in METHODS
+        for m in methods_of(dataset, neural_only=filename != "mesh.ply")
         for shape, _ in figure_batches(dataset, renders)
     ]
 

@@ -13,7 +13,9 @@ rule evaluate:
         snapshots=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/snapshot_metrics.parquet",
     params:
         meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
-        models=lambda wildcards: shape_files(wildcards, "model.pt"),
+        models=lambda wildcards: (
+            [] if wildcards.run == POISSON else shape_files(wildcards, "model.pt")
+        ),
         outs=lambda wildcards: shape_files(wildcards, "metrics.parquet"),
         options=lambda wildcards: as_json(stage_options("evaluate", wildcards.dataset)[0]),
         device=lambda wildcards: stage_options("evaluate", wildcards.dataset)[1],

@@ -36,7 +36,7 @@ rule snapshots:
     input:
         records=lambda wildcards: sorted(
             str(batch_dir(wildcards.dataset, first_run(m, wildcards.dataset), b) / "train.json")
-            for m in METHODS
+            for m in methods_of(wildcards.dataset, neural_only=True)
             for s, b in figure_batches(wildcards.dataset)
             if s == snapshot_shape(wildcards.dataset)
         ),
@@ -54,7 +54,7 @@ rule snapshots:
                 RESULTS / wildcards.dataset / first_run(m, wildcards.dataset)
                 / snapshot_shape(wildcards.dataset) / "snapshots.pt"
             )
-            for m in METHODS
+            for m in methods_of(wildcards.dataset, neural_only=True)
         ],
     log:
         "logs/figures/{dataset}_snapshots.log",

@@ -17,6 +17,8 @@ rule tables:
             category="Tables",
             labels={"dataset": "{dataset}", "table": "metrics"},
         ),
+    wildcard_constraints:
+        dataset="|".join(DATASETS),
     params:
         out=lambda wildcards, output: os.path.dirname(output.rows),
         paper=lambda wildcards: paper_table(wildcards.dataset),

@@ -10,6 +10,8 @@ rule train:
         batch_samples,
     output:
         f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
+    wildcard_constraints:
+        run=f"(?!{POISSON}/)[a-z_]+(-seed[0-9]+)?",
     params:
         out=lambda wildcards: str(RESULTS / wildcards.dataset / wildcards.run),
         checkpoint=lambda wildcards, output: os.path.join(
