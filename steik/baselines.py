@@ -136,6 +136,14 @@ def scan_indices(n_points: int, count: int, generator: torch.Generator) -> Tenso
     return torch.randint(n_points, (count,), generator=generator)
 
 
+def _draw_scan(
+    data: dict[str, Tensor], count: int, generator: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """The scan `[N, d]` and `count` indices into it on its device (`scan_indices`)."""
+    points = data["points"]
+    return points, scan_indices(points.shape[0], count, generator).to(points.device)
+
+
 def ball_offsets(
     count: int, samples: int, dim: int, radius: float, generator: torch.Generator
 ) -> Tensor:
@@ -192,10 +200,8 @@ class IGRObjective:
         """`manifold [n, d]`, `nonmanifold [n + n_offsurface, d]` (local, then global), and
         `normals [n, d]` when the method uses them."""
         c = self.config
-        points = data["points"]
-        device, dtype = points.device, points.dtype
-        dim = points.shape[1]
-        index = scan_indices(points.shape[0], c.n_manifold, generator).to(device)
+        points, index = _draw_scan(data, c.n_manifold, generator)
+        device, dtype, dim = points.device, points.dtype, points.shape[1]
         manifold = points[index]
         noise = torch.randn(c.n_manifold, dim, generator=generator, dtype=torch.float64)
         local = manifold + noise.to(device, dtype) * data["sigma"][index].unsqueeze(-1)
@@ -311,10 +317,8 @@ class PhaseObjective:
         """`ball [n, s, d]`, `domain [n_offsurface, d]`, and with normals `manifold [n, d]`,
         `normals [n, d]`."""
         c = self.config
-        points = data["points"]
-        device, dtype = points.device, points.dtype
-        dim = points.shape[1]
-        index = scan_indices(points.shape[0], c.n_manifold, generator).to(device)
+        points, index = _draw_scan(data, c.n_manifold, generator)
+        device, dtype, dim = points.device, points.dtype, points.shape[1]
         centres = points[index]
         if c.phase_ball_radius > 0:
             offsets = ball_offsets(

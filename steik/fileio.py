@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import glob
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +80,13 @@ def write_error(path: Path, error: BaseException) -> str:
             "folder's permissions (or choose another output folder)"
         )
     return f"cannot write {path}: {error}"
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write `data` as indented JSON to `path`, atomically (records and sidecars)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+    return Path(path)
 
 
 def _temporary_affixes(final: Path) -> tuple[str, str]:

@@ -35,7 +35,7 @@ from skimage import measure
 
 from steik.data.sample import load_sample
 from steik.errors import SteikError
-from steik.fileio import atomic_path, sha256_file
+from steik.fileio import atomic_path, sha256_file, write_json
 from steik.model import check_model_matches_sample, load_model
 
 Network = Callable[[torch.Tensor], torch.Tensor]
@@ -473,8 +473,7 @@ def write_surface(
         "n_cells": len(extraction.cells),
         **(extra or {}),
     }
-    with atomic_path(sidecar_path(path)) as tmp:
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
+    write_json(sidecar_path(path), info)
 
 
 def _polylines(edges: np.ndarray) -> list[np.ndarray]:
@@ -590,12 +589,8 @@ def extract_files(
         extract_file(m, s, o, config, device) for m, s, o in zip(models, samples, outs, strict=True)
     ]
     if record is not None:
-        listing = {
-            "meshes": [
-                {"mesh": str(o), "model": str(m), "status": e.status, "seconds": e.seconds}
-                for m, o, e in zip(models, outs, extractions, strict=True)
-            ]
-        }
-        with atomic_path(record) as tmp:
-            tmp.write_text(json.dumps(listing, indent=1) + "\n")
+        write_json(record, {"meshes": [
+            {"mesh": str(o), "model": str(m), "status": e.status, "seconds": e.seconds}
+            for m, o, e in zip(models, outs, extractions, strict=True)
+        ]})  # fmt: skip
     return extractions

@@ -312,7 +312,11 @@ _LINEAR_LAYERS = {"2d": 5}
 
 
 # SPEC 11 baselines: each public code base publishes one reconstruction recipe, used here for
-# every experiment (docs/methods.md gives file and line of every value).
+# every experiment (docs/methods.md gives file and line of every value). None has SPEC 3's
+# divergence, inter term or gradient clipping.
+_NO_DIVERGENCE: dict[str, Any] = dict(
+    div="none", schedule="none", schedule_knots=(0.0, 0.0), w_inter=0.0, grad_clip=0.0
+)
 _IGR: dict[str, Any] = dict(
     loss="igr",
     neuron="linear",
@@ -321,13 +325,10 @@ _IGR: dict[str, Any] = dict(
     hidden=512,
     layers=8,
     skip_in=(4,),
+    **_NO_DIVERGENCE,
     w_sdf=1.0,
-    w_inter=0.0,
     w_normal=1.0,
     w_eikonal=0.1,
-    div="none",
-    schedule="none",
-    schedule_knots=(0.0, 0.0),
     lr=5e-3,
     lr_decay_every=2_000,
     lr_decay_factor=0.5,
@@ -336,7 +337,6 @@ _IGR: dict[str, Any] = dict(
     n_manifold=16_384,
     n_offsurface=2_048,
     offsurface_extent=1.8,
-    grad_clip=0.0,
     local_sigma_neighbours=50,
 )
 """IGR's reconstruction: 8 x 512 softplus, skip into layer 4, geometric init, squared eikonal
@@ -349,18 +349,14 @@ _SAL: dict[str, Any] = dict(
     hidden=512,
     layers=8,
     weight_norm=True,
+    **_NO_DIVERGENCE,
     w_sdf=1.0,
-    w_inter=0.0,
     w_normal=0.0,
     w_eikonal=0.0,
-    div="none",
-    schedule="none",
-    schedule_knots=(0.0, 0.0),
     lr=5e-4,
     iterations=2_000,
     n_manifold=0,
     n_offsurface=16_384,
-    grad_clip=0.0,
     local_sigma_neighbours=50,
     sal_global_sigma=1.0,
     sal_pool_size=250_000,

@@ -24,7 +24,6 @@ unlike Open3D, whose CPU wheel needs libusb-1.0):
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import math
 import time
 from collections.abc import Sequence
@@ -37,7 +36,7 @@ import pymeshlab
 
 from steik.data.sample import load_sample
 from steik.errors import SteikError
-from steik.fileio import atomic_path
+from steik.fileio import write_json
 from steik.mesh import Extraction, Grid, write_surface
 from steik.methods import POISSON
 
@@ -267,12 +266,8 @@ def reconstruct_files(
         )
     extractions = [reconstruct_file(s, o, config) for s, o in zip(samples, outs, strict=True)]
     if record is not None:
-        listing = {
-            "meshes": [
-                {"mesh": str(o), "sample": str(s), "status": e.status, "seconds": e.seconds}
-                for s, o, e in zip(samples, outs, extractions, strict=True)
-            ]
-        }
-        with atomic_path(record) as tmp:
-            tmp.write_text(json.dumps(listing, indent=1) + "\n")
+        write_json(record, {"meshes": [
+            {"mesh": str(o), "sample": str(s), "status": e.status, "seconds": e.seconds}
+            for s, o, e in zip(samples, outs, extractions, strict=True)
+        ]})  # fmt: skip
     return extractions

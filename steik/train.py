@@ -11,7 +11,6 @@ at the end. What is optimised comes from the method's objective (`steik.objectiv
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -31,7 +30,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from steik import checkpoint as ckpt
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
-from steik.fileio import array_digest, atomic_path, remove_stale_temporaries
+from steik.fileio import array_digest, atomic_path, remove_stale_temporaries, write_json
 from steik.methods import MethodConfig, learning_rate
 from steik.model import build_network, load_snapshots, save_model, save_snapshots
 from steik.objectives import objective_for
@@ -464,9 +463,7 @@ class Trainer:
                 for k, m in enumerate(metas)
             ],
         }
-        with atomic_path(path) as tmp:
-            tmp.write_text(json.dumps(record, indent=1) + "\n")
-        return Path(path)
+        return write_json(path, record)
 
 
 def default_checkpoint(out_dir: Path, names: Sequence[str]) -> Path:
