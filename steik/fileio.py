@@ -72,14 +72,15 @@ def _disk_full(folder: Path) -> bool:
 def write_error(path: Path, error: BaseException) -> str:
     """One line saying why `path` could not be written and what to do about it."""
     errno = getattr(error, "errno", None)
-    if errno in (28, 122) or _disk_full(path.parent):  # ENOSPC, EDQUOT
+    if errno in (28, 122) or (errno is None and _disk_full(path.parent)):  # ENOSPC, EDQUOT
         return f"cannot write {path}: no space left on its device; free some space and rerun"
     if errno in (13, 1, 30):  # EACCES, EPERM, EROFS
         return (
             f"cannot write {path}: {getattr(error, 'strerror', None) or error}; check the "
             "folder's permissions (or choose another output folder)"
         )
-    return f"cannot write {path}: {error}"
+    reason = getattr(error, "strerror", None) or error
+    return f"cannot write {path}: {reason}; choose another output folder"
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:

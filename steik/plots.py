@@ -386,6 +386,8 @@ def _read_logs(logs: Sequence[str | Path]) -> dict[Path, pd.DataFrame]:
     """Every training log, read once; an unreadable one or one without iterations is refused."""
     frames = {}
     for path in map(Path, logs):
+        if not path.is_file():
+            raise SteikError(f"{path}: no such training log; train first (`steik train`)")
         try:
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as error:
