@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from steik import derivatives
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path
 from steik.losses import (
@@ -184,6 +185,22 @@ def loss_terms(
     return terms
 
 
+def training_terms(
+    net: SDFNetwork,
+    x_manifold: Tensor,
+    x_off: Tensor,
+    normals: Tensor | None,
+    config: MethodConfig,
+    with_div: bool = True,
+) -> dict[str, Tensor]:
+    """`loss_terms` as a training step computes them: by explicit derivatives
+    (`steik.derivatives`, no double backward) for the networks that module covers, by autograd
+    for any other network. Both give the same numbers."""
+    if derivatives.uses_explicit(net):
+        return derivatives.explicit_loss_terms(net, x_manifold, x_off, normals, config, with_div)
+    return loss_terms(net, x_manifold, x_off, normals, config, with_div)
+
+
 class Trainer:
     """Train K shapes with one configuration; write `<out>/<shape>/model.pt` for each.
 
@@ -304,7 +321,7 @@ class Trainer:
         weights = self.weights(self.iteration)
         x_m, x_o, normals = self._sample()
         with_div = weights["div"] != 0.0
-        terms = loss_terms(self.net, x_m, x_o, normals, self.config, with_div)
+        terms = training_terms(self.net, x_m, x_o, normals, self.config, with_div)
         loss = sum(weights[name] * terms[name] for name in TERMS if name != "div" or with_div)
         alive = torch.tensor([s.alive for s in self.states], device=self.device)
         self.optimizer.zero_grad(set_to_none=False)
