@@ -315,8 +315,8 @@ class Trainer:
     def step(self) -> tuple[Tensor, dict[str, Tensor], dict[str, float]]:
         """One optimisation step for all K shapes; returns per-shape losses `[K]` and terms.
 
-        The divergence is skipped while its weight is zero (the last 60% of SPEC's schedules),
-        which the reference code computes and multiplies by zero.
+        The divergence is skipped while its weight is zero (the last 60% of SPEC's schedules), as
+        the reference code's loss skips it too.
         """
         weights = self.weights(self.iteration)
         x_m, x_o, normals = self._sample()
