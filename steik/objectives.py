@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from steik import derivatives
 from steik.baselines import OBJECTIVES
 from steik.losses import (
     directional_divergence,
@@ -69,6 +70,22 @@ class Objective(Protocol):
     ) -> dict[str, Tensor]:
         """Every term, one value per shape (`[K]`), on the stacked batch (`[K, n, ...]`)."""
         ...
+
+
+def training_terms(
+    net: Network,
+    x_manifold: Tensor,
+    x_off: Tensor,
+    normals: Tensor | None,
+    config: MethodConfig,
+    with_div: bool = True,
+) -> dict[str, Tensor]:
+    """`loss_terms` as a training step computes them: by explicit derivatives
+    (`steik.derivatives`, no double backward) for the networks that module covers, by autograd
+    for any other network. Both give the same numbers."""
+    if derivatives.uses_explicit(net):
+        return derivatives.explicit_loss_terms(net, x_manifold, x_off, normals, config, with_div)
+    return loss_terms(net, x_manifold, x_off, normals, config, with_div)
 
 
 def loss_terms(

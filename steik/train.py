@@ -249,7 +249,7 @@ class Trainer:
         """One optimisation step for all K shapes.
 
         The divergence is skipped while its weight is zero (the last 60% of SPEC's schedules),
-        which the reference code computes and multiplies by zero.
+        as the reference code does.
         """
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.config, self.iteration)
