@@ -8,7 +8,7 @@ the last 15% of training still removed; the curve counts as flat when that is be
 iteration draws new points); both windows lie after the divergence phase of SPEC's schedules
 (weight 0 from 40% of training on), where the loss has one definition.
 
-    python bench/demo_convergence.py [RESULTS] [--datasets demo3d demo2d] [--threshold 0.05]
+    python bench/demo_convergence.py [RESULTS] [--datasets demo3d demo2d] [--threshold 0.1]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="results", type=Path)
     parser.add_argument("--datasets", nargs="+", default=["demo3d", "demo2d"])
-    parser.add_argument("--threshold", type=float, default=0.05)
+    parser.add_argument("--threshold", type=float, default=0.1)
     args = parser.parse_args()
     rows = []
     for dataset in args.datasets:
