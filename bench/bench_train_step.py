@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from steik import derivatives
+from steik.allocator import keep_freed_memory
 from steik.losses import divergence_term, eikonal_term, inter_term, sdf_term
 from steik.methods import MethodConfig, preset
 from steik.train import Trainer, TrainingShape, read_shape
@@ -333,7 +334,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--only", default="", help="comma-separated row numbers (1-8) to run")
     parser.add_argument("--reference", type=Path, help="local checkout of github sunyx523/StEik")
+    parser.add_argument("--allocator", choices=["keep", "default"], default="keep",
+                        help="keep freed memory for reuse, as `steik` does (steik.allocator)")
     args = parser.parse_args()
+    kept = args.allocator == "keep" and keep_freed_memory()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     rows = [int(v) for v in args.only.split(",") if v] or list(range(1, 9))
@@ -341,7 +345,8 @@ def main() -> None:
     print(
         f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"{args.points} + {args.points} points, {args.rounds} interleaved rounds, "
-        f"authors' code {'from ' + str(args.reference) if reference else 'not given'}"
+        f"authors' code {'from ' + str(args.reference) if reference else 'not given'}, "
+        f"freed memory {'kept' if kept else 'returned (allocator default)'}"
     )
     print(f"float32 matmul rate: {matmul_rate(device):.1f} GFLOP/s; load average {load()}")
     columns = ["ours", "ours, no div", "eager", "autograd", "plain"]

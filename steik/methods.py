@@ -440,6 +440,35 @@ def preset(name: str, experiment: str, **overrides: Any) -> MethodConfig:
     return config
 
 
+def merged_overrides(
+    entries: list[Mapping[str, Any]],
+    dataset: str,
+    method: str,
+    experiment: str,
+    iterations_scale: float = 1.0,
+) -> dict[str, Any]:
+    """The method-field overrides a workflow config (`train.overrides`) gives (dataset, method).
+
+    Each entry applies when its optional `datasets`, `methods` and `neurons` lists admit the run;
+    later entries win. The iteration count is then scaled by `iterations_scale`, so a quick look
+    at a config keeps its schedules' proportions.
+    """
+    base = preset(method, experiment)
+    merged: dict[str, Any] = {}
+    for entry in entries:
+        if (
+            dataset in entry.get("datasets", [dataset])
+            and method in entry.get("methods", [method])
+            and base.neuron in entry.get("neurons", [base.neuron])
+        ):
+            merged.update(entry["set"])
+    if iterations_scale != 1.0:
+        iterations = merged.get("iterations", base.iterations)
+        if isinstance(iterations, int) and not isinstance(iterations, bool):
+            merged["iterations"] = max(1, round(iterations * iterations_scale))
+    return merged
+
+
 _FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(MethodConfig)}
 _FIXED = {"name": "--method", "experiment": "--experiment"}
 

@@ -175,7 +175,7 @@ class DigsObjective:
     def loss_terms(
         self, net: Network, batch: dict[str, Tensor], with_div: bool
     ) -> dict[str, Tensor]:
-        return loss_terms(
+        return training_terms(
             net, batch["manifold"], batch["offsurface"], batch.get("normals"), self.config, with_div
         )
 

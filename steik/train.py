@@ -624,6 +624,25 @@ def train(
     hooks: list[Hook] = [ProgressHook(quiet), CheckpointHook()]
     if snapshots:
         hooks.append(SnapshotHook(tuple(snapshots)))
-    trainer = Trainer(shapes, config, out_dir, seed, device, dtype, hooks, checkpoint)
-    trainer.resume(resume)
-    return trainer.run(record)
+    try:
+        trainer = Trainer(shapes, config, out_dir, seed, device, dtype, hooks, checkpoint)
+        trainer.resume(resume)
+        return trainer.run(record)
+    except RuntimeError as error:  # torch.OutOfMemoryError is one
+        if not _out_of_memory(error):
+            raise
+        fix = (
+            "lower train.batch_size (fewer shapes per job)"
+            if len(shapes) > 1
+            else "use a device with more memory"
+        )
+        raise SteikError(
+            f"training {', '.join(s.name for s in shapes)} ({len(shapes)} shape(s) as one batch, "
+            f"{config.n_manifold} + {config.n_offsurface} points per iteration) ran out of memory "
+            f"on {device}; {fix} or lower the points per iteration (n_manifold, n_offsurface)"
+        ) from None
+
+
+def _out_of_memory(error: RuntimeError) -> bool:
+    """Whether `error` is PyTorch's report of a failed allocation (GPU or CPU)."""
+    return isinstance(error, torch.OutOfMemoryError) or "can't allocate memory" in str(error)

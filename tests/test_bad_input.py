@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,29 @@ def test_a_missing_folder_or_permission_is_one_line(tmp_path, capsys, monkeypatc
     monkeypatch.setattr("steik.tables.read_rows", denied)
     code, err = _cli(["runtime", "--tables", table, "--out", tmp_path / "r.parquet"], capsys)
     _one_line(code, err, f"{table}: Permission denied; check its permissions")
+
+
+_LIMITED = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
+from steik.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("shapes", [1, 2])
+def test_running_out_of_memory_is_one_line_with_the_fix(tmp_path, shapes):
+    """A real failed allocation (address space capped at 3 GB, 4 million points per iteration):
+    one line naming the shapes and the setting to lower; no model written."""
+    samples = [write_sphere_sample(tmp_path / f"s{i}.npz", n=1000, seed=i) for i in range(shapes)]
+    result = subprocess.run(
+        [sys.executable, "-c", _LIMITED, *TRAIN, "--points", *map(str, samples), "--out",
+         str(tmp_path / "o"), "--set", "n_manifold=2000000", "--set", "n_offsurface=2000000"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    errors = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and "ran out of memory on cpu" in errors[0], result.stderr
+    assert ("lower train.batch_size" in errors[0]) == (shapes > 1)
+    assert "2000000 + 2000000 points per iteration" in errors[0]
+    assert not list((tmp_path / "o").rglob("model.pt"))

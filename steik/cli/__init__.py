@@ -14,6 +14,7 @@ import pkgutil
 import sys
 
 from steik import __version__
+from steik.allocator import keep_freed_memory
 from steik.errors import SteikError
 
 
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv`, run the command, turn a `SteikError` (or a file-system error: no space,
     no permission, a missing folder) into one line on stderr."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.captureWarnings(True)
     try:

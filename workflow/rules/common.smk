@@ -23,7 +23,7 @@ from snakemake.utils import validate
 from steik.batching import batch_of, split_batches
 from steik.data.registry import dataset_name, folder_files, list_shapes, read_lock, resolve
 from steik.errors import SteikError
-from steik.methods import POISSON, parse_run, preset, run_name
+from steik.methods import POISSON, merged_overrides, parse_run, preset, run_name
 
 
 def _validate_config():
@@ -211,24 +211,8 @@ def methods_of(dataset, neural_only=False):
 
 
 def _overrides(dataset, method):
-    """Merged method-field overrides of (dataset, method): later override entries win; the
-    iteration count is scaled by `train.iterations_scale`."""
-    neuron = preset(method, experiment(dataset)).neuron
-    merged = {}
-    for entry in config["train"]["overrides"]:
-        if dataset not in entry.get("datasets", [dataset]):
-            continue
-        if method not in entry.get("methods", [method]):
-            continue
-        if neuron not in entry.get("neurons", [neuron]):
-            continue
-        merged.update(entry["set"])
-    scale = config["train"]["iterations_scale"]
-    if scale != 1.0:
-        base = merged.get("iterations", preset(method, experiment(dataset)).iterations)
-        if isinstance(base, int) and not isinstance(base, bool):
-            merged["iterations"] = max(1, round(base * scale))
-    return merged
+    return merged_overrides(config["train"]["overrides"], dataset, method, experiment(dataset),
+                            config["train"]["iterations_scale"])  # fmt: skip
 
 
 def _method_config(dataset, method):
