@@ -131,7 +131,7 @@ def main() -> None:
     print(f"device {args.device}, {args.threads} threads, {os.cpu_count()} CPUs, "
           f"{memory / 1024:.1f} GB available; medians of {args.steps} steps per phase; "
           "shapes/hour over a whole SRB-schedule run (divergence on 40% of it)")  # fmt: skip
-    print(f"{'size':<6} {'method':<7} {'K':>3} {'iters':>6} {'on s':>8} {'off s':>8} "
+    print(f"{'size':<6} {'method':<10} {'K':>3} {'iters':>6} {'on s':>8} {'off s':>8} "
           f"{'shapes/h':>10} {'gain':>6} {'peak MB':>8} {'MB/shape':>8}")  # fmt: skip
     for size in args.sizes:
         for method in args.methods:
@@ -142,12 +142,12 @@ def main() -> None:
                     (k1, m1), (k2, m2) = peaks[-2:]
                     predicted = m2 + (m2 - m1) / (k2 - k1) * (k - k2)
                     if predicted > 0.8 * memory:
-                        print(f"{size:<6} {method:<7} {k:>3}  skipped: needs about "
+                        print(f"{size:<6} {method:<10} {k:>3}  skipped: needs about "
                               f"{predicted / 1024:.1f} GB")  # fmt: skip
                         continue
                 row = measure(args, size, method, k)
                 if "error" in row:
-                    print(f"{size:<6} {method:<7} {k:>3}  failed: {row['error']}")
+                    print(f"{size:<6} {method:<10} {k:>3}  failed: {row['error']}")
                     continue
                 per_step = 0.4 * row["on"] + 0.6 * row["off"]
                 rate = k * 3600.0 / (iterations * per_step)
@@ -156,7 +156,7 @@ def main() -> None:
                 first_k, first_mb = peaks[0]
                 per_shape = (f"{(row['peak_mb'] - first_mb) / (k - first_k):.0f}"
                              if k > first_k else "")  # fmt: skip
-                print(f"{size:<6} {method:<7} {k:>3} {iterations:>6} {row['on']:8.3f} "
+                print(f"{size:<6} {method:<10} {k:>3} {iterations:>6} {row['on']:8.3f} "
                       f"{row['off']:8.3f} {rate:10.3g} {rate / base:6.2f} "
                       f"{row['peak_mb']:8.0f} {per_shape:>8}", flush=True)  # fmt: skip
 
