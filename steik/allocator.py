@@ -2,12 +2,13 @@
 
 glibc serves every allocation above its mmap threshold (32 MB at most) with a fresh mapping and
 returns it on free, so each large tensor of a training step costs a page fault and a zeroed page
-per 4 kB, at every step. At the paper's sizes that is most tensors: on the 2-core development
-machine a 4-shape DiGS step (5 x 256, 15,000 + 15,000 points) took 13.7 s with the divergence
-and 3.9 s without; served from the heap and never trimmed, the memory is reused from step to
-step and the same steps take 7.5 s and 2.5 s (`bench/bench_batch.py`). The cost is a resident
-size that stays at its peak. Elsewhere (macOS, musl, Windows) nothing
-changes.
+per 4 kB, at every step. At the paper's sizes that is most tensors of a batch: on the 2-core
+development machine a 4-shape DiGS step (5 x 256, 15,000 + 15,000 points) took 5.2 s with the
+divergence and 2.5 s without; served from the heap and never trimmed, the memory is reused from
+step to step and the same steps take 3.8 s and 2.1 s (`STEIK_BENCH_ALLOCATOR=default` against
+the default of `bench/bench_batch.py`; on the autograd path of the SPEC 11 baselines the gap is
+wider). The cost is a resident size that stays at its peak. Elsewhere (macOS, musl, Windows)
+nothing changes.
 """
 
 from __future__ import annotations
