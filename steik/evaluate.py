@@ -48,12 +48,13 @@ from steik.tables import CURVE_METRICS, ROW_COLUMNS, SNAPSHOT_COLUMNS, SURFACE_M
 METRIC_COLUMNS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS)
 
 APPLICABLE: dict[str, tuple[str, ...]] = {
-    "points": ("chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan"),
-    "shapenet": ("chamfer_sq", "iou"),
-    "mesh": SURFACE_METRICS,
-    "none": ("chamfer_scan", "hausdorff_scan"),
+    "points": ("chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan", "n_components"),
+    "shapenet": ("chamfer_sq", "iou", "n_components"),
+    "mesh": (*SURFACE_METRICS, "n_components"),
+    "none": ("chamfer_scan", "hausdorff_scan", "n_components"),
 }
-"""Metrics reported for each kind of ground truth; the rest are NaN."""
+"""Metrics reported for each kind of ground truth (pieces of the mesh for all of them); the rest
+are NaN."""
 
 DEFAULT_SAMPLES: dict[str, int] = {
     "points": 1_000_000,
@@ -79,6 +80,9 @@ class EvaluationConfig:
     """Points per network call for the IoU inside test."""
     curve_samples: int = 20_000
     """2D shapes with an exact curve: arc-length samples of the curve (curve -> contour)."""
+    snapshot_resolution: int = 64
+    """3D snapshots: grid samples along the shortest box axis of their marching cubes (coarser
+    than the final extraction: a run keeps several snapshots and each costs a grid)."""
 
     def __post_init__(self) -> None:
         if self.n_samples is not None and self.n_samples < 1:
@@ -87,6 +91,10 @@ class EvaluationConfig:
             raise SteikError(f"--seed must be 0 or more, got {self.seed}")
         if self.curve_samples < 1 or self.chunk < 1:
             raise SteikError("curve_samples and chunk must be positive")
+        if self.snapshot_resolution < 2:
+            raise SteikError(
+                f"snapshot_resolution must be 2 or more, got {self.snapshot_resolution}"
+            )
         if not self.fscore_fraction > 0:
             raise SteikError(f"fscore_fraction must be positive, got {self.fscore_fraction}")
 
@@ -110,6 +118,8 @@ def surface_metrics(
         out["iou"] = metrics.iou(inside, sample.occ_labels)
     if len(cells) == 0:
         return out
+    if "n_components" in wanted and sample.dim == 3:
+        out["n_components"] = float(metrics.mesh_components(vertices, cells))
     count = config.n_samples or DEFAULT_SAMPLES[kind]
     if sample.dim == 3:
         recon, recon_normals = metrics.sample_mesh(vertices, cells, count, config.seed)
@@ -215,28 +225,31 @@ def score_snapshots(
     config: EvaluationConfig = EvaluationConfig(),
     device: torch.device | str = "cpu",
 ) -> list[dict[str, Any]]:
-    """Rows (`SNAPSHOT_COLUMNS`) scoring every network of a snapshot file on `grid` (the final
-    model's extraction grid) against the sample's exact curve."""
-    shape = shapes2d.exact_curve(sample)
-    if shape is None:
-        raise SteikError(
-            f"{snapshot_path}: snapshots are scored against an exact 2D curve; {sample_path} has "
-            "none (only the demo2d shapes do)"
-        )
+    """Rows (`SNAPSHOT_COLUMNS`) scoring every network of a snapshot file like a final model
+    (`seconds`: training seconds per shape spent to reach it): 2D against the sample's exact
+    curve on `grid` (the final model's extraction grid), 3D by marching cubes of the same box at
+    `config.snapshot_resolution` against the ground truth."""
     networks, meta = load_snapshots(snapshot_path)
     check_model_matches_sample(meta, sample, snapshot_path, sample_path)
-    iterations = int(meta["config"]["iterations"])
-    rows = []
-    for network, iteration, weight in zip(networks, meta["iterations"], meta["w_div"], strict=True):
-        values = mesh.evaluate_grid(network.to(device), grid, device, config.chunk)
-        vertices, cells = mesh.contour_2d(values, grid, sample.center, sample.scale)
-        scores = curve_metrics(
-            metrics.polylines(vertices, cells),
-            shape,
-            grid.spacing * sample.scale,
-            config.curve_samples,
+    shape = shapes2d.exact_curve(sample)
+    if shape is None and sample.dim == 2:
+        raise SteikError(
+            f"{snapshot_path}: 2D snapshots are scored against an exact curve; {sample_path} has "
+            "none (only the demo2d shapes do)"
         )
-        scores["iou"] = _grid_iou(values, shape, grid, sample)
+    if shape is None:
+        grid = mesh.grid_for_points(sample.points, config.snapshot_resolution)
+    iterations = int(meta["config"]["iterations"])
+    # Training seconds per shape: a batch of K shapes spends its step time on all K.
+    per_shape = max(1, int(meta.get("n_shapes_batch", 1)))
+    seconds = [t / per_shape for t in meta.get("seconds") or [math.nan] * len(networks)]
+    rows = []
+    kept = zip(networks, meta["iterations"], meta["w_div"], seconds, strict=True)
+    for network, iteration, weight, elapsed in kept:
+        if shape is not None:
+            scores = _curve_snapshot_scores(network.to(device), sample, shape, grid, config, device)
+        else:
+            scores = _surface_snapshot_scores(network.to(device), sample, grid, config, device)
         row = {
             "dataset": sample.dataset,
             "shape": sample.shape,
@@ -245,10 +258,53 @@ def score_snapshots(
             "fraction": iteration / iterations,
             "iteration": int(iteration),
             "w_div": float(weight),
+            "seconds": float(elapsed),
             **scores,
         }
-        rows.append({column: row[column] for column in SNAPSHOT_COLUMNS})
+        rows.append({column: row.get(column, math.nan) for column in SNAPSHOT_COLUMNS})
     return rows
+
+
+def _curve_snapshot_scores(
+    network: torch.nn.Module,
+    sample: Sample,
+    shape: str,
+    grid: mesh.Grid,
+    config: EvaluationConfig,
+    device: torch.device | str,
+) -> dict[str, float]:
+    """A 2D snapshot's curve measures and grid IoU against the exact curve."""
+    values = mesh.evaluate_grid(network, grid, device, config.chunk)
+    vertices, cells = mesh.contour_2d(values, grid, sample.center, sample.scale)
+    scores = curve_metrics(
+        metrics.polylines(vertices, cells), shape, grid.spacing * sample.scale, config.curve_samples
+    )
+    scores["iou"] = _grid_iou(values, shape, grid, sample)
+    return scores
+
+
+def _surface_snapshot_scores(
+    network: torch.nn.Module,
+    sample: Sample,
+    grid: mesh.Grid,
+    config: EvaluationConfig,
+    device: torch.device | str,
+) -> dict[str, float]:
+    """A 3D snapshot's surface metrics (Chamfer, IoU, pieces) from its zero level set on `grid`."""
+    values = mesh.evaluate_grid(network, grid, device, config.chunk)
+    vertices, cells = mesh.marching_cubes(values, grid, sample.center, sample.scale)
+    inside = _network_inside(network, sample, config, device)
+    return surface_metrics(sample, vertices, cells, inside, config)
+
+
+def _network_inside(
+    network: torch.nn.Module, sample: Sample, config: EvaluationConfig, device: torch.device | str
+) -> np.ndarray | None:
+    """bool `[Q]`: where the network is negative at the sample's IoU points (None without them)."""
+    if sample.occ_points is None:
+        return None
+    local = sample.to_normalised(sample.occ_points).astype(np.float32)
+    return mesh.evaluate_points(network, local, device, config.chunk) < 0
 
 
 # ----------------------------------------------------------------- one row
@@ -395,7 +451,7 @@ def write_rows(rows: Sequence[dict[str, Any]], out: str | Path, columns=ROW_COLU
     if out.suffix != ".parquet":
         raise SteikError(f"metrics output {out} must end in .parquet")
     frame = pd.DataFrame(list(rows), columns=list(columns))
-    for column in (*METRIC_COLUMNS, "fraction", "w_div"):
+    for column in (*METRIC_COLUMNS, "fraction", "w_div", "seconds"):
         if column in frame.columns:
             frame[column] = frame[column].astype(np.float64)
     with atomic_path(out) as tmp:

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import point_cloud_utils as pcu
+import scipy.sparse
+import scipy.sparse.csgraph
 import shapely
 
 
@@ -259,3 +261,19 @@ def corner_errors(lines: Sequence[np.ndarray], vertices: np.ndarray) -> dict[str
 def count_components(lines: Sequence[np.ndarray], expected: int = 1) -> tuple[int, int]:
     """(connected pieces of a zero contour, spurious pieces = those beyond `expected`)."""
     return len(lines), max(0, len(lines) - expected)
+
+
+def mesh_components(vertices: np.ndarray, faces: np.ndarray) -> int:
+    """Connected pieces of a triangle mesh `faces [F, 3]` over `vertices [V, 3]`; vertices at
+    the same position count as one, so a marching-cubes surface split only by duplicated
+    vertices is still one piece. 0 for an empty mesh."""
+    if len(faces) == 0:
+        return 0
+    _, index = np.unique(np.asarray(vertices, dtype=np.float64), axis=0, return_inverse=True)
+    f = index.reshape(-1)[np.asarray(faces, dtype=np.int64)]
+    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]]])
+    n = int(index.max()) + 1
+    graph = scipy.sparse.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), (n, n))
+    used = np.unique(f)
+    _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    return int(np.unique(labels[used]).size)

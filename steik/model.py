@@ -12,6 +12,7 @@ is refused the same way everywhere.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -85,14 +86,17 @@ def save_snapshots(
     iterations: Sequence[int],
     w_div: Sequence[float],
     states: Sequence[dict[str, torch.Tensor]],
+    seconds: Sequence[float] = (),
 ) -> Path:
     """Write a snapshot file atomically: the network (K = 1 states) after each of `iterations`
-    optimisation steps, with the divergence weight in force there."""
+    optimisation steps, with the divergence weight in force there and the training seconds
+    spent to reach it (what a quality-per-compute curve plots)."""
     payload = {
         "format": SNAPSHOT_FORMAT,
         **meta,
         "iterations": [int(i) for i in iterations],
         "w_div": [float(w) for w in w_div],
+        "seconds": [float(t) for t in seconds] or [math.nan] * len(iterations),
         "states": [{n: t.detach().to("cpu", torch.float32) for n, t in s.items()} for s in states],
     }
     with atomic_path(path) as tmp:
@@ -102,7 +106,8 @@ def save_snapshots(
 
 def load_snapshots(path: str | Path) -> tuple[list[SDFNetwork], ModelMeta]:
     """The networks (K = 1, eval mode) of a snapshot file and its metadata (`iterations`,
-    `w_div`, and the model metadata of the run)."""
+    `w_div`, `seconds` (training seconds; NaN in files written before they were kept), and the
+    model metadata of the run)."""
     path = Path(path)
     payload = _read(path, "snapshot", SNAPSHOT_FORMAT, "train the run again with snapshots")
     config = MethodConfig.from_dict(payload["config"])

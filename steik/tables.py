@@ -38,7 +38,10 @@ SURFACE_METRICS: tuple[str, ...] = (
 CURVE_METRICS: tuple[str, ...] = (
     "eikonal", "n_components", "spurious", "corner", "corner_convex", "corner_concave",
 )  # fmt: skip
-"""Measures of a 2D zero contour against an exact curve (`steik.metrics`, plane curves)."""
+"""Measures of a 2D zero contour against an exact curve (`steik.metrics`, plane curves);
+`n_components` also counts the pieces of a 3D mesh."""
+CURVE_ONLY: tuple[str, ...] = tuple(m for m in CURVE_METRICS if m != "n_components")
+"""The measures only a 2D curve dataset has: their presence selects the per-shape 2D layout."""
 TIMINGS: tuple[str, ...] = ("train_seconds", "ms_per_iter", "extract_seconds")
 
 ROW_COLUMNS: tuple[str, ...] = (
@@ -54,10 +57,12 @@ METRICS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS, *TIMINGS)
 """Numeric columns summarised."""
 
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
-    "dataset", "shape", "method", "seed", "fraction", "iteration", "w_div", "chamfer", "hausdorff",
-    "iou", "n_components", "spurious", "corner", "corner_convex", "corner_concave",
+    "dataset", "shape", "method", "seed", "fraction", "iteration", "w_div", "seconds", "chamfer",
+    "hausdorff", "chamfer_scan", "iou", "n_components", "spurious", "corner", "corner_convex",
+    "corner_concave",
 )  # fmt: skip
-"""Columns of a snapshot row: one network kept during training, scored like a final one."""
+"""Columns of a snapshot row: one network kept during training (`seconds`: training seconds
+spent to reach it), scored like a final one."""
 
 STATISTICS: tuple[str, ...] = ("mean", "median", "std")
 
@@ -228,7 +233,7 @@ def _with_paper_rows(
 def extra_table(summary: pd.DataFrame) -> pd.DataFrame:
     """Metrics beyond the paper (means, those that apply) plus timings and parameter counts."""
     table = pd.DataFrame({"method": summary["method"].map(method_label)})
-    for metric, heading in {**EXTRA_COLUMNS, "iou": "IoU"}.items():
+    for metric, heading in {**EXTRA_COLUMNS, "iou": "IoU", "n_components": "pieces"}.items():
         if summary[f"{metric}_mean"].notna().any():
             table[heading] = summary[f"{metric}_mean"].to_numpy()
     table["structure"] = summary["structure"].to_numpy()
@@ -293,7 +298,7 @@ def curve_table(summary: pd.DataFrame) -> pd.DataFrame:
 def summarize_snapshots(snapshots: pd.DataFrame) -> pd.DataFrame:
     """Per (method, shape, fraction): iteration, divergence weight, number of runs and
     `<metric>_mean|_median|_std` of the snapshot metrics over seeds."""
-    metrics = SNAPSHOT_COLUMNS[SNAPSHOT_COLUMNS.index("chamfer") :]
+    metrics = SNAPSHOT_COLUMNS[SNAPSHOT_COLUMNS.index("seconds") :]
     records = []
     groups = snapshots.groupby(["method", "shape", "fraction"], sort=False)
     for (method, shape, fraction), group in groups:
@@ -312,19 +317,21 @@ def summarize_snapshots(snapshots: pd.DataFrame) -> pd.DataFrame:
 
 
 def snapshot_tables(summary: pd.DataFrame, shape: str) -> list[tuple[str, pd.DataFrame]]:
-    """For one shape: Chamfer and corner error at each snapshot fraction, methods as rows."""
+    """For one shape: Chamfer, IoU and corner error at each snapshot fraction, methods as rows."""
     part = summary[summary["shape"] == shape]
     methods = list(dict.fromkeys(part["method"]))
     fractions = sorted(part["fraction"].unique())
     tables = []
-    for metric, label in (("chamfer", "Chamfer"), ("corner", "corner error")):
+    for metric, label, factor in (
+        ("chamfer", "Chamfer", 1e3), ("iou", "IoU", 1.0), ("corner", "corner error", 1e3)
+    ):  # fmt: skip
         if not part[f"{metric}_mean"].notna().any():
             continue
         table = pd.DataFrame({"method": [method_label(m) for m in methods]})
         for f in fractions:
             at = part[part["fraction"] == f].set_index("method")
             table[f"{label} at t={f:.2f}"] = [
-                _mean_std(at.loc[m, f"{metric}_mean"], at.loc[m, f"{metric}_std"], 1e3)
+                _mean_std(at.loc[m, f"{metric}_mean"], at.loc[m, f"{metric}_std"], factor)
                 if m in at.index
                 else "-"
                 for m in methods
@@ -381,7 +388,7 @@ def _sections(
     """(heading, note, table) of every section shown for this dataset."""
     n = f"{rows['shape'].nunique()} shapes, {rows['method'].nunique()} methods, {len(rows)} runs"
     sections = []
-    curves = _present(summary, CURVE_METRICS)
+    curves = _present(summary, CURVE_ONLY)
     if curves:
         note = (
             "Distances (Chamfer, Hausdorff, corner) in 1e-3 units of the shapes' original "
@@ -411,8 +418,9 @@ def _sections(
                 .drop_duplicates("fraction")
             )
         note = (
-            f"{snapshot_shape} during training (the snapshots; 1e-3 units, mean ± std over "
-            "seeds). Divergence weight at those points: "
+            f"{snapshot_shape} during training (the snapshots; distances in 1e-3 units, mean ± "
+            "std over seeds; 3D snapshots on a coarser grid than the final mesh). Divergence "
+            "weight at those points: "
             + ", ".join(f"t={r.fraction:.2f}: {r.w_div:g}" for r in weights.itertuples())
             + "."
         )
@@ -454,7 +462,8 @@ def write_tables(
     snapshot_shape: str | None = None,
 ) -> dict[str, Path]:
     """Write `<dataset>.parquet`, `_summary.parquet`, `.md` and `.html` into `out_dir` (and
-    `<dataset>_snapshots.parquet` from the `snapshots` rows' files, when they hold any rows).
+    `<dataset>_snapshots.parquet` from the `snapshots` rows' files when they are given, empty
+    when they hold no rows).
 
     `paper` (`none`, `srb`, `shapenet`) selects the paper's numbers shown beside ours;
     `snapshot_shape` the shape whose snapshots are tabulated. Returns the written paths by kind.
@@ -479,7 +488,7 @@ def write_tables(
                 f"snapshots: {', '.join(taken)}"
             )
     summary = summarize(rows)
-    if _present(summary, CURVE_METRICS):
+    if _present(summary, CURVE_ONLY):
         summary = summarize(rows, ("method", "shape"))
     out = Path(out_dir)
     paths = {
@@ -489,7 +498,7 @@ def write_tables(
         "html": out / f"{dataset}.html",
     }
     sections = _sections(dataset, rows, summarize(rows), paper, snapshot_rows, snapshot_shape)
-    if snapshot_rows is not None and len(snapshot_rows):
+    if snapshot_rows is not None:
         paths["snapshots"] = out / f"{dataset}_snapshots.parquet"
         with atomic_path(paths["snapshots"]) as tmp:
             snapshot_rows.to_parquet(tmp, index=False)

@@ -556,7 +556,9 @@ class SnapshotHook(Hook):
 
     def on_start(self, trainer: Trainer) -> None:
         self.at = snapshot_iterations(trainer.config.iterations, self.fractions)
-        self.records = [{"iterations": [], "w_div": [], "states": []} for _ in trainer.shapes]
+        self.records = [
+            {"iterations": [], "w_div": [], "seconds": [], "states": []} for _ in trainer.shapes
+        ]
         for k in range(trainer.K):
             path = trainer.shape_dir(k) / "snapshots.pt"
             if trainer.iteration == 0 or not path.is_file():
@@ -567,10 +569,13 @@ class SnapshotHook(Hook):
                 continue
             if meta.get("config_hash") != trainer.config.digest():
                 continue
-            for net, i, w in zip(networks, meta["iterations"], meta["w_div"], strict=True):
+            seconds = meta.get("seconds") or [math.nan] * len(networks)
+            kept = zip(networks, meta["iterations"], meta["w_div"], seconds, strict=True)
+            for net, i, w, t in kept:
                 if i <= trainer.iteration:
                     self.records[k]["iterations"].append(i)
                     self.records[k]["w_div"].append(w)
+                    self.records[k]["seconds"].append(t)
                     self.records[k]["states"].append(dict(net.state_dict()))
 
     def before_step(self, trainer: Trainer) -> None:
@@ -585,6 +590,7 @@ class SnapshotHook(Hook):
                 continue
             record["iterations"].append(i)
             record["w_div"].append(float(weight))
+            record["seconds"].append(float(trainer.elapsed))
             record["states"].append(trainer.net.shape_state(k))
             meta = {
                 key: value

@@ -185,7 +185,8 @@ def test_cli_evaluate_writes_one_row(extracted, tmp_path):
     sidecar = json.loads(extracted["mesh"].with_suffix(".json").read_text())
     assert row["extract_seconds"] == sidecar["extract_seconds"]
     assert all(np.isfinite(row[c]) for c in ev.SURFACE_METRICS)
-    assert all(np.isnan(row[c]) for c in ev.CURVE_METRICS)  # no exact 2D curve here
+    assert row["n_components"] >= 1  # pieces of the mesh, counted for every 3D surface
+    assert all(np.isnan(row[c]) for c in ev.CURVE_METRICS if c != "n_components")  # no 2D curve
     assert row["n_shapes_batch"] == 1 and row["source"] == "generated:ball"
 
 

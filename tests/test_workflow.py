@@ -110,12 +110,12 @@ def expected(
         (
             "config/2d_cpu.yaml",
             {**expected({"demo2d": DEMO2D_SHAPES}, 15, 1), "levelsets": 1, "losses": 1,
-             "snapshots": 1},
+             "snapshots": 1, "quality": 1},
         ),
         (
             "config/2d.yaml",
             {**expected({"demo2d": DEMO2D_SHAPES}, 15, 1), "levelsets": 1, "losses": 1,
-             "snapshots": 1},
+             "snapshots": 1, "quality": 1},
         ),
     ],
 )

@@ -397,7 +397,8 @@ def snapshot_shape(dataset):
 
 
 def has_snapshots(dataset):
-    return bool(train_option(dataset, "snapshots")) and dimension(dataset) == 2
+    """Whether the dataset's networks are kept during training (`train.snapshots`)."""
+    return bool(train_option(dataset, "snapshots")) and bool(methods_of(dataset, neural_only=True))
 
 
 # ---------------------------------------------------------------- targets
@@ -409,6 +410,8 @@ def figure_targets():
     targets = []
     for dataset in DATASETS:
         targets.append(FIGURES / f"{dataset}_losses.png")
+        if has_snapshots(dataset):
+            targets.append(FIGURES / f"{dataset}_quality.png")
         if dimension(dataset) == 2:
             targets.append(FIGURES / f"{dataset}_levelsets.png")
             if has_snapshots(dataset):

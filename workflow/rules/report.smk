@@ -1,5 +1,5 @@
 # Stage 7: figures for the report (2D level sets and snapshot strips, renders of 3D
-# reconstructions next to the ground truth, loss curves). `snakemake --report results/report.zip`
+# reconstructions next to the ground truth, loss curves, quality against training time). `snakemake --report results/report.zip`
 # collects them with the tables and the captions in workflow/report/. Each figure depends on the
 # batch records of the runs it shows (the first seed of every method).
 
@@ -121,3 +121,27 @@ rule losses:
         ENV
     shell:
         "steik plot-losses --logs {params.logs} --out {output} > {log} 2>&1"
+
+
+rule quality:
+    input:
+        rows=f"{TABLES}/{{dataset}}.parquet",
+        snapshots=f"{TABLES}/{{dataset}}_snapshots.parquet",
+    output:
+        report(
+            f"{FIGURES}/{{dataset}}_quality.png",
+            caption="../report/quality.rst",
+            category="Figures",
+            labels={"dataset": "{dataset}", "figure": "quality against training time"},
+        ),
+    log:
+        "logs/figures/{dataset}_quality.log",
+    threads: res("figures", "threads")
+    resources:
+        mem_mb=res("figures", "mem_mb"),
+        runtime=res("figures", "runtime"),
+    conda:
+        ENV
+    shell:
+        "steik plot-quality --rows {input.rows:q} --snapshots {input.snapshots:q} "
+        "--title {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"

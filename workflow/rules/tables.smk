@@ -11,6 +11,7 @@ rule tables:
         rows=f"{TABLES}/{{dataset}}.parquet",
         summary=f"{TABLES}/{{dataset}}_summary.parquet",
         markdown=f"{TABLES}/{{dataset}}.md",
+        snapshots=f"{TABLES}/{{dataset}}_snapshots.parquet",
         html=report(
             f"{TABLES}/{{dataset}}.html",
             caption="../report/table.rst",
