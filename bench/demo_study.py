@@ -100,7 +100,7 @@ def grid(dims: list[int], methods: list[str], base_iterations: dict[int, int]) -
         for method in methods:
             if dim == 2 and method not in ("steik", "digs"):
                 continue
-            base = Point(dim, method, "base", base_iterations[dim], 2000 if dim == 3 else 1000)
+            base = Point(dim, method, "base", base_iterations[dim], 2000)
             out += [
                 base,
                 replace(base, varied="iterations", iterations=base.iterations // 2),
@@ -312,7 +312,7 @@ def main() -> None:
         return
     if not args.report:
         samples = {dim: prepare_samples(args.out, dim) for dim in args.dims}
-        if 3 in args.dims and not args.only:
+        if 3 in args.dims and (not args.only or "poisson" in args.only):
             run_poisson(args.out, samples[3])
         # The cheapest first: the first results arrive early.
         cost = lambda p: p.iterations * p.points * (1 if p.hidden else 4)  # noqa: E731

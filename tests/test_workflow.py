@@ -77,15 +77,16 @@ def expected(
     [
         (
             "config/config.yaml",
-            # demo3d: 5 methods x 1 seed + screened Poisson, demo2d (the 2D experiment): 5 methods
-            # x 3 seeds (Poisson is 3D only); every dataset's shapes train as one batch per
-            # (method, seed).
+            # demo3d: DiGS and StEik x 1 seed + screened Poisson, demo2d: DiGS and StEik x 1 seed
+            # (Poisson is 3D only); every dataset's shapes train as one batch per (method, seed);
+            # both datasets keep snapshots, so both get the quality figure.
             {
-                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 5 + 15, 2, 1),
+                **expected({"demo3d": DEMO3D_DEFAULT, "demo2d": DEMO2D_SHAPES}, 2 + 2, 2, 1),
                 "levelsets": 1,
                 "renders": 1,
                 "losses": 2,
                 "snapshots": 1,
+                "quality": 2,
             },
         ),
         (
