@@ -244,15 +244,14 @@ def report(out: Path) -> None:
         worst_iou=("iou", "min"), max_pieces=("n_components", "max"),
     ).reset_index()  # fmt: skip
     summary["network"] = [
-        "paper" if pd.isna(h) else f"{int(n)} x {int(h)}"
-        for h, n in zip(summary["network"], summary["layers"], strict=True)
+        "-" if m == "poisson" else "paper" if pd.isna(h) else f"{int(n)} x {int(h)}"
+        for m, h, n in zip(summary["method"], summary["network"], summary["layers"], strict=True)
     ]
     summary = summary.drop(columns=["layers", "point"])
     (out / "study.md").write_text(summary.to_markdown(index=False, floatfmt=".4g") + "\n")
     print(summary.to_string(index=False))
-    for (dim, varied), _ in final[final["varied"] != "base"].groupby(["dim", "varied"]):
-        if varied != "poisson":
-            _figure(out, table, int(dim), str(varied))
+    for (dim, varied), _ in final[final["varied"] != "poisson"].groupby(["dim", "varied"]):
+        _figure(out, table, int(dim), str(varied))
 
 
 def _figure(out: Path, table: pd.DataFrame, dim: int, varied: str) -> None:
@@ -284,7 +283,8 @@ def _figure(out: Path, table: pd.DataFrame, dim: int, varied: str) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=6)
-    fig.suptitle(f"demo {dim}D: varying {varied} (other settings the base point's)", fontsize=9)
+    title = "the paper's settings" if varied == "base" else f"varying {varied}"
+    fig.suptitle(f"demo {dim}D: {title} (other settings the base point's)", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / f"study_{dim}d_{varied}.png", dpi=100)
     plt.close(fig)
