@@ -11,8 +11,9 @@ Which metrics apply follows the sample's `ground_truth` (SPEC 7):
 | SPEC 9 shape (exact curve) | chamfer, hausdorff, iou, eikonal, spurious, corner (see below) |
 
 Every other metric is NaN; where the ground truth of a registry dataset is missing (SRB fetched
-from its scans alone), the log says so in one line. IoU is the network's own inside test (u < 0 at the occupancy points
-mapped into the training frame), not the mesh's, so it is computed even without a surface.
+from its scans alone), the log says so in one line. IoU is the network's own inside test (u < 0
+at the occupancy points mapped into the training frame), not the mesh's, so it is computed even
+without a surface.
 
 The 2D shapes of SPEC 9 are scored against their exact curves (the paper's 2D figure, with
 numbers): Chamfer and Hausdorff between the extracted zero contour and the curve, IoU and the
