@@ -152,41 +152,30 @@ def test_scans_apply_only_to_datasets_with_one_scan_per_shape(tmp_path: Path) ->
     assert not (tmp_path / "res").exists()
 
 
-TINY_SRB = {
-    "datasets": ["srb"],
-    "scans": {"srb": str(SHARED_SCANS)},
-    "shapes": ["lord_quas"],
-    "methods": ["steik", "poisson"],
-    "train": {
-        "device": "cpu",
-        "overrides": [
-            {
-                "set": {
-                    "iterations": 20,
-                    "lr": 1e-3,
-                    "log_every": 5,
-                    "checkpoint_every": 0,
-                    "n_manifold": 500,
-                    "n_offsurface": 500,
-                    "hidden": 16,
-                    "layers": 2,
-                }
-            },
-        ],
-    },
-    "extract": {"defaults": {"resolution": 32, "device": "cpu"}},
-    "evaluate": {"defaults": {"n_samples": 2000, "seed": 0, "device": "cpu"}},
-    "poisson": {"depth": 6},
-    "figures": {"enabled": True, "render_shapes": 1, "render_size": 64},
-}
+def tiny_variant(scans: Path) -> dict:
+    """config/srb_cpu.yaml at test size: one scan, StEik and screened Poisson (DiGS would add
+    three jobs of the same code path), 20 iterations of a small network on 500 + 500 points, a
+    32-cell extraction, 2,000 metric samples, a coarse Poisson octree, small renders."""
+    config = yaml.safe_load((ROOT / "config" / "srb_cpu.yaml").read_text())
+    tiny = {
+        "iterations": 20, "lr": 1e-3, "n_manifold": 500, "n_offsurface": 500, "hidden": 16,
+        "layers": 2, "log_every": 5, "checkpoint_every": 0,
+    }  # fmt: skip
+    config["train"]["overrides"].append({"set": tiny})
+    config["extract"]["defaults"].update(resolution=32)
+    config["evaluate"]["defaults"].update(n_samples=2000)
+    config["poisson"].update(depth=6)
+    config["figures"].update(render_shapes=1, render_size=64)
+    config["methods"] = [m for m in config["methods"] if m != "digs"]
+    return {**config, "scans": {"srb": str(scans)}, "shapes": ["lord_quas"]}
 
 
 @pytest.mark.slow
-def test_workflow_on_one_real_scan_at_tiny_size(real_scans: Path, tmp_path: Path) -> None:
-    """Every stage on lord_quas from the shared scans: d_C-> / d_H-> finite, d_C / d_H NaN with
-    one log line each, the Table 1 note, the paper's rows, the renders."""
+def test_srb_cpu_config_at_tiny_size_on_one_real_scan(real_scans: Path, tmp_path: Path) -> None:
+    """config/srb_cpu.yaml shrunk to lord_quas, every stage: d_C-> / d_H-> finite, d_C / d_H NaN
+    with one log line per evaluate job, the Table 1 note, the paper's rows, the renders."""
     config = tmp_path / "srb_tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY_SRB, "scans": {"srb": str(real_scans)}}))
+    config.write_text(yaml.safe_dump(tiny_variant(real_scans)))
     result = snakemake(tmp_path, "--cores", "2", "--configfile", str(config), timeout=600)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 

@@ -101,6 +101,11 @@ def expected(
             {**expected({"srb": SRB_SHAPES}, 7, 1, 1), "renders": 1, "losses": 1},
         ),
         (
+            "config/srb_cpu.yaml",
+            # DiGS and StEik (one batch of the five scans each) and screened Poisson.
+            {**expected({"srb": SRB_SHAPES}, 2, 1, 1), "renders": 1, "losses": 1},
+        ),
+        (
             "config/scene.yaml",
             {**expected({"scene": 1}, 2, 1), "renders": 1, "losses": 1},
         ),
