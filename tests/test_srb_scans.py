@@ -22,7 +22,7 @@ from test_workflow import ROOT, snakemake
 
 from steik.cli import main
 from steik.data.fetch import fetch
-from steik.data.registry import REGISTRY, SRB_SCAN_SHA256
+from steik.data.registry import REGISTRY, SRB_SCAN_SHA256, ground_truth
 from steik.data.sample import build_sample
 from steik.errors import SteikError
 
@@ -84,6 +84,8 @@ def test_real_scans_fetch_with_known_checksums(real_scans: Path, tmp_path: Path)
     fetch("srb", tmp_path, scans=real_scans)
     assert lock_file.stat().st_mtime_ns == stamp  # unchanged: the workflow does not rerun
 
+    assert ground_truth("srb", "dc", tmp_path) == "none"
+    assert ground_truth("srb", "dc", tmp_path / "elsewhere") == "points"
     sample = build_sample("srb", "lord_quas", tmp_path)
     assert sample.ground_truth == "none" and sample.gt_points is None
     assert sample.points.shape == (57_264, 3) and sample.normals is not None

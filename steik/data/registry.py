@@ -367,13 +367,16 @@ def ground_truth(
     root: str | Path = "resources",
 ) -> str:
     """The ground-truth kind of a dataset (`mesh`, `points`, `shapenet`, `none`; `auto` for a
-    folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud)."""
+    folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud;
+    `none` for a dataset fetched from its scans alone)."""
     dataset = resolve(entry)
     if dataset.kind == "folder" and shape is not None:
         path = folder_files(dataset)[check_shape(dataset, shape, root)]
         return "mesh" if io.is_mesh(path) else "none"
     if shape is not None:
         check_shape(dataset, shape, root)
+    if dataset.kind == "download" and local_scans(read_lock(dataset.name, root)) is not None:
+        return "none"
     return dataset.ground_truth
 
 
