@@ -390,8 +390,8 @@ def _fetch_scans(dataset: Dataset, root: Path, scans: str | Path) -> Path:
     if missing:
         raise SteikError(
             f"scans folder {folder} lacks {', '.join(missing)} of {dataset.name}'s shapes "
-            f"({', '.join(dataset.shapes)}); copy the missing scans there, or pick the shapes to "
-            "run with the workflow's `shapes` key once all are present"
+            f"({', '.join(dataset.shapes)}); copy the missing scans there (every shape is "
+            "checked, whichever shapes a run uses)"
         )
     records = []
     for shape, path in files.items():
