@@ -289,6 +289,7 @@ class PhaseObjective:
         L(u) = lambda mean_i |avg_{B(x_i, delta)} u|                  (recon)
              + mean_Omega W(u) + mean_Omega eps |grad u|^2          (potential, gradient)
              [+ mu mean_i |grad w(x_i) - n_i|  with normals]        (normal)
+             [+ mu' mean_i (|grad w(x_i)| - 1)^2  phase_mu > 0]     (unit_gradient)
 
     with W(u) = u^2 - 2|u| + 1 and w = -sqrt(eps) log(1 - |u|) sign(u) the distance the network
     reports (`SDFNetwork` with output_map = phase_log). Any overall factor on the energy (such as
@@ -298,13 +299,16 @@ class PhaseObjective:
     ball of radius `phase_ball_radius` (0: the point itself), and `n_offsurface` points uniform
     in Omega = [-offsurface_extent, offsurface_extent]^d. Weights: recon = w_sdf (lambda),
     potential = gradient = 1 (the energy's own unit weights; eps sits inside the gradient term),
-    normal = w_normal (mu).
+    normal = w_normal (mu), unit_gradient = phase_mu (the points-only term public
+    re-implementations add; off in our preset, docs/methods.md).
     """
 
     def __init__(self, config: MethodConfig) -> None:
         self.config = config
-        self.terms: tuple[str, ...] = ("recon", "potential", "gradient") + (
-            ("normal",) if config.use_normals else ()
+        self.terms: tuple[str, ...] = (
+            ("recon", "potential", "gradient")
+            + (("normal",) if config.use_normals else ())
+            + (("unit_gradient",) if config.phase_mu > 0 else ())
         )
 
     def prepare(
@@ -329,21 +333,23 @@ class PhaseObjective:
             ball = centres.unsqueeze(1).expand(-1, c.phase_ball_samples, -1)
         domain = _uniform_box(c.n_offsurface, dim, c.offsurface_extent, generator)
         batch = {"ball": ball, "domain": domain.to(device, dtype)}
-        if c.use_normals:
+        if c.use_normals or c.phase_mu > 0:
             batch["manifold"] = centres
+        if c.use_normals:
             batch["normals"] = data["normals"][index]
         return batch
 
     def weights(self, fraction: float) -> dict[str, float]:
         c = self.config
-        every = {"recon": c.w_sdf, "potential": 1.0, "gradient": 1.0, "normal": c.w_normal}
+        every = {"recon": c.w_sdf, "potential": 1.0, "gradient": 1.0, "normal": c.w_normal,
+                 "unit_gradient": c.phase_mu}  # fmt: skip
         return {name: every[name] for name in self.terms}
 
     def loss_terms(
         self, net: Network, batch: dict[str, Tensor], with_div: bool
     ) -> dict[str, Tensor]:
-        """`recon`, `potential`, `gradient` (and `normal`), `[K]` each, on the phase field u;
-        `with_div` is unused (no divergence)."""
+        """`recon`, `potential`, `gradient` (and `normal`, `unit_gradient`), `[K]` each, on the
+        phase field u; `with_div` is unused (no divergence)."""
         eps = self.config.phase_epsilon
         ball = batch["ball"]
         k, n, s, d = ball.shape
@@ -355,13 +361,16 @@ class PhaseObjective:
             "potential": phase_potential_term(u_o),
             "gradient": phase_gradient_term(_input_gradient(u_o, x_o), eps),
         }
-        if "normal" in self.terms:
+        if "manifold" in batch:
             x_m = batch["manifold"].detach().requires_grad_(True)
             u_m = phase_field(net, x_m)
             # grad w = sqrt(eps) grad u / (1 - |u|) for either sign of u
             scale = math.sqrt(eps) / (1.0 - u_m.abs()).clamp_min(PHASE_CLAMP)
             grad_w = _input_gradient(u_m, x_m) * scale.unsqueeze(-1)
-            terms["normal"] = normal_difference_term(grad_w, batch["normals"])
+            if "normal" in self.terms:
+                terms["normal"] = normal_difference_term(grad_w, batch["normals"])
+            if "unit_gradient" in self.terms:
+                terms["unit_gradient"] = squared_eikonal_term(grad_w)
         return terms
 
 

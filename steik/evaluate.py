@@ -7,11 +7,13 @@ Which metrics apply follows the sample's `ground_truth` (SPEC 7):
 | `points` (SRB) | chamfer, hausdorff (vs `gt_points`), chamfer_scan, hausdorff_scan |
 | `shapenet` | chamfer_sq (G = the input cloud), iou (network sign at `occ_points`) |
 | `mesh` (demo, folder meshes) | all of them |
-| `none` (scene) | chamfer_scan, hausdorff_scan |
+| `none` (scene; SRB from its scans alone) | chamfer_scan, hausdorff_scan |
 | SPEC 9 shape (exact curve) | chamfer, hausdorff, iou, eikonal, spurious, corner (see below) |
 
-Every other metric is NaN. IoU is the network's own inside test (u < 0 at the occupancy points
-mapped into the training frame), not the mesh's, so it is computed even without a surface.
+Every other metric is NaN; where the ground truth of a registry dataset is missing (SRB fetched
+from its scans alone), the log says so in one line. IoU is the network's own inside test (u < 0
+at the occupancy points mapped into the training frame), not the mesh's, so it is computed even
+without a surface.
 
 The 2D shapes of SPEC 9 are scored against their exact curves (the paper's 2D figure, with
 numbers): Chamfer and Hausdorff between the extracted zero contour and the curve, IoU and the
@@ -26,6 +28,7 @@ The row also carries the identifiers, timings and provenance of training and ext
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,12 +41,21 @@ import torch
 
 from steik import mesh, metrics
 from steik.data import shapes2d
+from steik.data.registry import REGISTRY
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
 from steik.model import ModelMeta, check_model_matches_sample, load_model, load_snapshots
 from steik.provenance import steik_version
-from steik.tables import CURVE_METRICS, ROW_COLUMNS, SNAPSHOT_COLUMNS, SURFACE_METRICS
+from steik.tables import (
+    CURVE_METRICS,
+    ROW_COLUMNS,
+    SCAN_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    SURFACE_METRICS,
+)
+
+log = logging.getLogger(__name__)
 
 METRIC_COLUMNS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS)
 
@@ -64,6 +76,31 @@ DEFAULT_SAMPLES: dict[str, int] = {
 }
 """Surface samples R per kind of ground truth: SPEC 7 for SRB (and the scene, same metrics) and
 ShapeNet; 100,000 for meshes, as Occupancy Networks' evaluation."""
+
+
+def missing_metrics(sample: Sample) -> tuple[str, ...]:
+    """Metrics the sample's registry dataset has but this sample cannot give, for want of the
+    ground truth its archive holds (SRB fetched from its scans alone: chamfer, hausdorff)."""
+    record = REGISTRY.get(sample.dataset)
+    if record is None or record.ground_truth not in APPLICABLE:
+        return ()
+    have = APPLICABLE[sample.ground_truth]
+    return tuple(m for m in APPLICABLE[record.ground_truth] if m not in have)
+
+
+def _log_missing_ground_truth(lacking: Sequence[tuple[str, str, tuple[str, ...]]]) -> None:
+    """One log line naming the shapes (dataset, shape, `missing_metrics`) and the metrics left
+    NaN for want of ground truth."""
+    if not lacking:
+        return
+    dataset, _, missing = lacking[0]
+    columns = ", ".join(SCAN_COLUMNS.get(m, m) for m in missing)
+    archives = ", ".join(source.filename for source in REGISTRY[dataset].sources)
+    log.info(
+        "%s: %s without dense ground truth (scans only): %s are NaN; they need the full "
+        "archive %s (`steik fetch %s` without --scans)",
+        dataset, ", ".join(shape for _, shape, _ in lacking), columns, archives, dataset,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -485,15 +522,18 @@ def evaluate_batch(
             f"--mesh, --model, --sample and --out need one entry per shape each; got "
             f"{len(meshes)}, {len(models)}, {len(samples)}, {len(outs)}"
         )
-    rows, snapshot_rows = [], []
+    rows, snapshot_rows, lacking = [], [], []
     for mesh_path, model_path, sample_path, out in zip(meshes, models, samples, outs, strict=True):
         model = None if model_path is None else Path(model_path)
         row, sample, grid = _evaluate(Path(mesh_path), model, Path(sample_path), config, device)
         write_row(row, out)
         rows.append(row)
+        if missing_metrics(sample):
+            lacking.append((sample.dataset, sample.shape, missing_metrics(sample)))
         snapshots = None if model is None else model.with_name("snapshots.pt")
         if snapshot_table is not None and snapshots is not None and snapshots.is_file():
             snapshot_rows += score_snapshots(snapshots, sample, sample_path, grid, config, device)
+    _log_missing_ground_truth(lacking)
     if table is not None:
         write_rows(rows, table)
     if snapshot_table is not None:

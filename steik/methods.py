@@ -174,6 +174,14 @@ class MethodConfig:
     """Factor applied to the learning rate at each decay."""
     lr_min: float = 0.0
     """Floor of the decayed learning rate (IGR: 5e-6)."""
+    fourier_keep_input: bool = True
+    """With Fourier features: whether x itself stays in the first layer's input, `[x, sin, cos]`
+    (True), or the input is `[sin, cos]` alone (False; skip connections still carry x)."""
+    phase_mu: float = 0.0
+    """PHASE: weight mu of mean (|grad w(x_i)| - 1)^2 over the scan points, the unit-gradient
+    term public re-implementations add when they have no normals (0: off, the paper's
+    points-only loss as we read it). The normals term, with normals, is weighted by
+    `w_normal`."""
 
     def __post_init__(self) -> None:
         # Configurations read back from JSON (model files) carry lists; keep tuples throughout.
@@ -253,6 +261,7 @@ def network_kwargs(config: MethodConfig) -> dict[str, Any]:
         weight_norm=config.weight_norm,
         fourier_features=config.fourier_features,
         fourier_scale=config.fourier_scale,
+        fourier_keep_input=config.fourier_keep_input,
         output_map=config.output_map,
         phase_epsilon=config.phase_epsilon,
     )
@@ -613,7 +622,7 @@ def _validate_baseline_fields(config: MethodConfig) -> None:
         "phase_ball_samples": (1, math.inf, False), "local_sigma_neighbours": (1, math.inf, False),
         "sal_global_sigma": (0.0, math.inf, True), "sal_pool_size": (1, math.inf, False),
         "lr_decay_every": (0, math.inf, False), "lr_decay_factor": (0.0, 1.0, True),
-        "lr_min": (0.0, math.inf, False),
+        "lr_min": (0.0, math.inf, False), "phase_mu": (0.0, math.inf, False),
     }  # fmt: skip
     for name, (low, high, open_low) in ranges.items():
         value = getattr(config, name)
@@ -632,6 +641,10 @@ def _validate_baseline_fields(config: MethodConfig) -> None:
         )
     if config.output_map == "phase_log" and config.loss != "phase":
         raise SteikError("output_map = phase_log is PHASE's transform; it needs loss = phase")
+    if config.phase_mu > 0 and config.loss != "phase":
+        raise SteikError(f"phase_mu weights a PHASE term; loss = {config.loss!r} has none, set 0")
+    if not config.fourier_keep_input and config.fourier_features == 0:
+        raise SteikError("fourier_keep_input = false needs Fourier features (fourier_features > 0)")
 
 
 def overrides_from_cli(

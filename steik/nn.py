@@ -225,6 +225,9 @@ class SDFNetwork(nn.Module):
       trained and not counted). The first layer's columns for the Fourier part start at zero, so
       a fresh network computes exactly the function of the same network without Fourier
       features (e.g. IGR's initial sphere); training then moves them. Skip connections carry x.
+      `fourier_keep_input=False` drops x from that input (`[sin, cos]`, width 2m); the whole
+      first layer then takes the init's rule, so the fresh network is no longer exactly the one
+      without Fourier features.
     - `output_map = "phase_log"`: `forward` returns PHASE's distance `phase_distance(u, eps)`,
       while `implicit` returns the phase field u that PHASE's loss is written on.
     """
@@ -245,6 +248,7 @@ class SDFNetwork(nn.Module):
         weight_norm: bool = False,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
+        fourier_keep_input: bool = True,
         output_map: OutputMap = "none",
         phase_epsilon: float = 0.01,
     ) -> None:
@@ -273,9 +277,13 @@ class SDFNetwork(nn.Module):
         self.sphere = tuple(sphere) if sphere is not None else None
         self.n_shapes = n_shapes
         self.skip_in, self.weight_norm = skip_in, bool(weight_norm)
+        if not fourier_keep_input and not fourier_features:
+            raise ValueError("fourier_keep_input=False needs fourier_features > 0")
         self.fourier_features, self.fourier_scale = int(fourier_features), float(fourier_scale)
+        self.fourier_keep_input = bool(fourier_keep_input)
         self.output_map, self.phase_epsilon = output_map, float(phase_epsilon)
-        widths = [in_dim + 2 * self.fourier_features] + [hidden] * layers + [1]
+        kept = in_dim if self.fourier_keep_input else 0
+        widths = [kept + 2 * self.fourier_features] + [hidden] * layers + [1]
         layer_type = QuadraticLayer if neuron == "quadratic" else LinearLayer
         modules = []
         for i, (a, b) in enumerate(itertools.pairwise(widths)):
@@ -305,7 +313,7 @@ class SDFNetwork(nn.Module):
             gen = torch.Generator().manual_seed(int(seed))
             for position, layer in enumerate(self.layers):
                 w, b = layer.first_map()
-                if position == 0 and self.fourier_features:
+                if position == 0 and self.fourier_features and self.fourier_keep_input:
                     _init_layer(w[k][:, :d], b[k], self.init, position, n, gen)
                     w[k][:, d:].zero_()
                 else:
@@ -321,11 +329,12 @@ class SDFNetwork(nn.Module):
 
     def encode(self, x: Tensor) -> Tensor:
         """The first layer's input: x itself, or `[x, sin(2 pi x B^T), cos(2 pi x B^T)]`
-        (`[K, N, d] -> [K, N, d + 2m]`)."""
+        (`[K, N, d] -> [K, N, d + 2m]`; without x when `fourier_keep_input` is False)."""
         if not self.fourier_features:
             return x
         phase = 2.0 * math.pi * torch.bmm(x, self.fourier_matrix.transpose(1, 2))
-        return torch.cat([x, torch.sin(phase), torch.cos(phase)], dim=-1)
+        kept = [x] if self.fourier_keep_input else []
+        return torch.cat([*kept, torch.sin(phase), torch.cos(phase)], dim=-1)
 
     def implicit(self, x: Tensor) -> Tensor:
         """`x [K, N, d] -> u [K, N]` before the output mapping: the function the losses see

@@ -12,6 +12,9 @@ a plot of the divergence-weight schedule, so the divergence term can be seen at 
 The 3D renders are made here rather than by a GL rasteriser: the surface is sampled densely,
 projected orthographically, and a depth buffer keeps the nearest sample per pixel, shaded by its
 normal (two-sided Lambert). That looks like a shaded surface at figure sizes and runs anywhere.
+The first column shows the ground truth where a shape has a ground-truth mesh (its samples and
+normals), and otherwise the scan itself as shaded points (SRB, the scene, point-cloud folders):
+the scan's own normals, or normals estimated from its nearest neighbours when it has none.
 
 Labels come from the workflow's paths: `.../<run>/<shape>/<file>` with `<run>` the method name
 (suffixed `-seed<S>` for seeds other than 0).
@@ -34,9 +37,10 @@ import pandas as pd
 import torch
 import trimesh
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from steik.data import shapes2d
-from steik.data.sample import load_sample
+from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path
 from steik.methods import MethodConfig, run_label
@@ -327,6 +331,29 @@ def _mesh_samples(path: str | Path, count: int) -> tuple[np.ndarray, np.ndarray]
     return np.asarray(points), np.asarray(mesh.face_normals[faces])
 
 
+def estimated_normals(points: np.ndarray, k: int = 12) -> np.ndarray:
+    """Unit normals `[P, 3]` of a point cloud: per point, the direction of least variance of its
+    `k` nearest neighbours (unoriented: the renders' two-sided shading needs no orientation)."""
+    points = np.asarray(points, dtype=np.float64)
+    k = min(k, len(points))
+    _, index = cKDTree(points).query(points, k=k)
+    neighbours = points[index.reshape(len(points), k)]
+    centred = neighbours - neighbours.mean(axis=1, keepdims=True)
+    _, vectors = np.linalg.eigh(np.einsum("pki,pkj->pij", centred, centred))
+    return vectors[:, :, 0]  # eigenvalues ascend: the first vector spans the least variance
+
+
+def reference_cloud(sample: Sample) -> tuple[np.ndarray, np.ndarray, str]:
+    """Points, normals and title of a shape's first render column, original units: the ground
+    truth's samples where it comes from a mesh or curve (it has normals), else the scan itself
+    with its own normals or, lacking those, estimated ones."""
+    if sample.gt_points is not None and sample.gt_normals is not None:
+        return sample.gt_points, sample.gt_normals, "ground truth"
+    points = sample.to_original(sample.points)
+    normals = sample.normals if sample.normals is not None else estimated_normals(points)
+    return points, normals, "scan"
+
+
 def render_figure(
     meshes: Sequence[str | Path],
     samples: Sequence[str | Path],
@@ -334,7 +361,8 @@ def render_figure(
     size: int = 240,
     n_points: int = 150_000,
 ) -> Path:
-    """Rows = shapes, columns = ground truth then one column per method, all from one view."""
+    """Rows = shapes, columns = ground truth (or the scan, `reference_cloud`) then one column per
+    method, all from one view."""
     by_shape = {Path(p).stem: load_sample(p) for p in samples}
     keys = [_run_and_shape(p) for p in meshes]
     runs, shapes = _grid(keys)
@@ -347,15 +375,12 @@ def render_figure(
         figsize=(1.9 * (len(runs) + 1), 1.9 * len(shapes)),
         squeeze=False,
     )
-    frames = {}
+    frames, titles = {}, []
     for i, shape in enumerate(shapes):
-        sample = by_shape[shape]
-        reference = (
-            sample.gt_points if sample.gt_points is not None else sample.to_original(sample.points)
-        )
+        reference, normals, title = reference_cloud(by_shape[shape])
+        titles.append(title)
         lo, hi = reference.min(axis=0), reference.max(axis=0)
         frames[shape] = ((lo + hi) / 2, 0.62 * float(np.linalg.norm(hi - lo)))
-        normals = sample.gt_normals if sample.gt_points is not None else None
         image = render_points(reference, normals, *frames[shape], size=size)
         axes[i, 0].imshow(image, cmap="gray", vmin=0, vmax=1)
     for path, (run, shape) in zip(meshes, keys, strict=True):
@@ -372,7 +397,7 @@ def render_figure(
         ax.set_yticks([])
     for i, shape in enumerate(shapes):
         axes[i, 0].set_ylabel(shape)
-    axes[0, 0].set_title("ground truth")
+    axes[0, 0].set_title(" / ".join(dict.fromkeys(titles)))
     for j, run in enumerate(runs):
         axes[0, j + 1].set_title(run_label(run))
     fig.tight_layout()

@@ -377,6 +377,20 @@ def _html(table: pd.DataFrame) -> str:
     return styler.to_html()
 
 
+def _ground_truth_note(summary: pd.DataFrame) -> str:
+    """For Table 1: which columns are empty for want of the dense ground truth (runs on the scans
+    alone have the one-sided distances only), or nothing when every column has values."""
+    needed = [m for m in ("chamfer", "hausdorff") if not _present(summary, [m])]
+    if not needed or not _present(summary, ["chamfer_scan", "hausdorff_scan"]):
+        return ""
+    columns = " and ".join(SCAN_COLUMNS[m] for m in needed)
+    return (
+        f" {columns} need the benchmark's dense ground truth, which only the full archive "
+        "(deep_geometric_prior_data.zip, `steik fetch srb`) holds: these runs had the scans "
+        "alone, so our rows show d_C-> and d_H-> (scan to reconstruction) only."
+    )
+
+
 def _sections(
     dataset: str,
     rows: pd.DataFrame,
@@ -401,6 +415,7 @@ def _sections(
         note = "Means over shapes; distances in the dataset's original units."
         if paper == "srb":
             note += " Rows marked (paper) are SPEC 8 / the StEik paper's Table 1, not ours."
+            note += _ground_truth_note(summary)
         sections.append((f"{dataset}: Table 1 layout ({n})", note, scan_table(summary, paper)))
     if _present(summary, SHAPENET_COLUMNS) and not curves:
         note = "Squared Chamfer (no 1/2) and IoU: mean, median and std over shapes."

@@ -18,6 +18,7 @@ from steik.baselines import (
     sal_sample_pool,
     unsigned_distance_term,
 )
+from steik.errors import SteikError
 from steik.methods import learning_rate, network_kwargs, preset
 from steik.nn import SDFNetwork
 from steik.objectives import Objective, objective_for
@@ -253,6 +254,38 @@ def test_phase_terms_on_the_sphere_profile():
     shifted = SphereField([0.45], profile_eps=eps)
     recon = objective.loss_terms(shifted, batch, with_div=False)["recon"]
     assert float(recon) == pytest.approx(1 - math.exp(-0.05 / 0.1), rel=1e-4)
+
+
+def test_phase_unit_gradient_term_on_scan_points():
+    """phase_mu > 0 adds mean (|grad w| - 1)^2 on the scan points: 0 for the exact profile (w is
+    the signed distance), (2 - 1)^2 = 1 when w grows twice as fast; off at the preset's 0."""
+    eps = 0.01
+    assert "unit_gradient" not in PhaseObjective(small("phase_ff")).terms
+    objective = PhaseObjective(small("phase_ff", phase_epsilon=eps, phase_mu=0.1))
+    assert objective.terms == ("recon", "potential", "gradient", "unit_gradient")
+    assert objective.weights(0.0)["unit_gradient"] == 0.1
+    points = sphere_points(1000, 0.5)
+    batch = stack([objective.sample(to_data(objective, points), torch.Generator().manual_seed(0))])
+    assert "normals" not in batch
+    exact = objective.loss_terms(SphereField([0.5], profile_eps=eps), batch, with_div=False)
+    assert float(exact["unit_gradient"].detach()) < 1e-6
+    # the profile of 2 d: w = 2 d, |grad w| = 2
+    scaled = objective.loss_terms(_Scaled(eps), batch, with_div=False)
+    assert float(scaled["unit_gradient"].detach()) == pytest.approx(1.0, rel=1e-4)
+    with pytest.raises(SteikError, match="phase_mu weights a PHASE term"):
+        preset("igr_ff", "srb", phase_mu=0.1)
+
+
+class _Scaled(torch.nn.Module):
+    """PHASE's profile of 2 (|x| - 0.5): its log transform w = 2 d has |grad w| = 2."""
+
+    def __init__(self, eps):
+        super().__init__()
+        self.eps = eps
+
+    def implicit(self, x):
+        d = 2 * (x.norm(dim=-1) - 0.5)
+        return torch.sign(d) * (1 - torch.exp(-d.abs() / math.sqrt(self.eps)))
 
 
 # -- a short training through the protocol ------------------------------------------------------

@@ -302,3 +302,25 @@ def test_tar_members_escaping_the_folder_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SteikError, match=r"could not be extracted as a tar\.gz archive .*outside"):
         fetch(dataset, tmp_path / "res", FAST)
     assert not (tmp_path / "evil.xyz").exists() and not (tmp_path / "res" / "toy").exists()
+
+
+def test_local_scans_and_the_archive_take_turns(tmp_path: Path) -> None:
+    """A scans-only fetch records the folder; a later fetch without --scans goes back to the
+    archive (a kept extraction included) exactly as if the scans had never been used."""
+    from steik.data.sample import build_sample
+
+    dataset = toy(url=refused_url())
+    target = manual_path(dataset.sources[0], tmp_path / "res")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(make_archive("zip", {"toy/bunny.xyz": SCAN}))
+    archive_lock = json.loads(fetch(dataset, tmp_path / "res", FAST).read_text())
+    copy = tmp_path / "copy" / "scans"
+    copy.mkdir(parents=True)
+    (copy / "bunny.xyz").write_bytes(SCAN + b"0 0 1\n")
+    scans_lock = json.loads(fetch(dataset, tmp_path / "res", scans=copy.parent).read_text())
+    assert scans_lock["scans"] == str(copy.resolve()) and scans_lock["ground_truth"] == "none"
+    assert build_sample(dataset, "bunny", tmp_path / "res").source == str(copy / "bunny.xyz")
+    again = json.loads(fetch(dataset, tmp_path / "res", FAST).read_text())
+    assert "scans" not in again and again["files"] == archive_lock["files"]
+    sample = build_sample(dataset, "bunny", tmp_path / "res")
+    assert sample.source == str(tmp_path / "res" / "toy" / "toy" / "bunny.xyz")

@@ -118,6 +118,11 @@ def test_existing_presets_keep_their_digests():
         "lin_lln": ["599cfc7ebe86", "ff1b9743c817", "edd8271d6194", "45fd8a5307a8"],
         "qua_ldiv": ["1dcb4376ed35", "18f469c16cb2", "693b381b457a", "1ce22c5835fe"],
         "steik": ["62709c6d7111", "1c4f3714414c", "bedc563fedb4", "63fc56259324"],
+        # the SPEC 11 baselines, from before fourier_keep_input and phase_mu existed
+        "igr_wo_n": ["c8ae1c6eb856", "c82fc305fa69", "0d971305bc49", "6fef7d5c9947"],
+        "sal": ["8ee3febec30c", "f23c92c2c18e", "c5637160525c", "e97f079eb239"],
+        "igr_ff": ["36ca72c757f1", "0062311b7485", "9b3160618483", "7a427817fea0"],
+        "phase_ff": ["5a4d7d86a0bf", "3c190271e738", "b60002aa3948", "27eaa8c1c103"],
     }
     for name, digests in before.items():
         for experiment, digest in zip(EXPERIMENTS, digests, strict=True):
@@ -125,6 +130,8 @@ def test_existing_presets_keep_their_digests():
                 assert preset(name, experiment).digest() == digest, (name, experiment)
     # a baseline field away from its default does enter the hash
     assert preset("steik", "srb", lr_decay_every=10).digest() != "62709c6d7111"
+    assert preset("igr_ff", "srb", fourier_keep_input=False).digest() != "36ca72c757f1"
+    assert preset("phase_ff", "srb", phase_mu=0.1).digest() != "5a4d7d86a0bf"
 
 
 def test_igr_recipe_matches_its_code():

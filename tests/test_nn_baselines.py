@@ -127,6 +127,26 @@ def test_fresh_fourier_network_equals_the_network_without_fourier_features():
     )
 
 
+def test_fourier_encoding_without_x_reads_sin_and_cos_only():
+    options = dict(skip_in=(2,), fourier_features=16, fourier_scale=3.0)
+    kept = SDFNetwork(3, 32, 4, "linear", "softplus", "geometric_relu", None, **options)
+    dropped = SDFNetwork(
+        3, 32, 4, "linear", "softplus", "geometric_relu", None, **options, fourier_keep_input=False
+    )
+    x = torch.rand(1, 50, 3) * 2 - 1
+    assert dropped.layers[0].weight.shape[-1] == 2 * 16
+    assert float(dropped.fourier_matrix.std()) == pytest.approx(3.0, rel=0.35)
+    phase = 2 * math.pi * x[0] @ dropped.fourier_matrix[0].T
+    expected = torch.cat([phase.sin(), phase.cos()], -1)
+    assert torch.allclose(dropped.encode(x)[0], expected, atol=1e-5)
+    # the whole first layer is initialised (no zero columns), so the Fourier part drives u
+    assert bool((dropped.layers[0].weight != 0).all())
+    assert torch.isfinite(dropped(x)).all() and not torch.allclose(dropped(x), kept(x))
+    assert dropped.n_params_per_shape() == kept.n_params_per_shape() - 32 * 3
+    with pytest.raises(ValueError, match="needs fourier_features"):
+        SDFNetwork(3, 8, 2, fourier_keep_input=False)
+
+
 def test_geometric_inits_follow_igr_and_sal_code():
     """Hidden W ~ N(0, 2/fan_out), b = 0 for both; last layer W ~ N(sqrt(pi)/sqrt(fan_in), 1e-5^2)
     (IGR) or N(2 sqrt(pi)/sqrt(fan_in), 1e-6^2) (SAL), b = -1. With ReLU the hidden layers keep

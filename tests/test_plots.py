@@ -14,8 +14,10 @@ import trimesh
 from steik.data.sample import Sample, write_sample
 from steik.methods import run_label
 from steik.plots import (
+    estimated_normals,
     loss_curves,
     loss_figure,
+    reference_cloud,
     render_figure,
     render_points,
     view_rotation,
@@ -142,3 +144,29 @@ def test_levelset_figure_from_trained_models(tmp_path):
     image = mpimg.imread(out)
     assert image.shape[0] > 300 and image.shape[1] > 150  # 2 rows x 1 column of 2.4" panels
     assert image[..., :3].std() > 0.02
+
+
+def test_first_render_column_shows_the_scan_shaded_where_there_is_no_ground_truth_mesh():
+    """A scan-only sample (SRB from its scans, a point-cloud folder): the first column is the
+    scan in original units, shaded by its normals (or estimated ones), not a flat silhouette."""
+    rng = np.random.default_rng(0)
+    directions = rng.normal(size=(4000, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    estimated = estimated_normals(directions * 0.5)
+    assert np.abs(np.sum(estimated * directions, axis=1)).min() > 0.98  # up to orientation
+
+    scan = dict(points=directions.astype(np.float32), center=np.array([1.0, 2.0, 3.0]),
+                scale=0.5, dataset="srb", shape="ball", ground_truth="none",
+                source="scans/ball.ply", source_sha256="0" * 64)  # fmt: skip
+    with_normals = Sample(**scan, normals=directions.astype(np.float32))
+    points, normals, title = reference_cloud(with_normals)
+    assert title == "scan" and np.allclose(points, directions * 0.5 + [1.0, 2.0, 3.0], atol=1e-6)
+    assert normals is with_normals.normals
+    points, normals, title = reference_cloud(Sample(**scan))
+    assert title == "scan" and np.abs(np.sum(normals * directions, axis=1)).min() > 0.98
+    image = render_points(points, normals, np.array([1.0, 2.0, 3.0]), 0.7, 80)
+    flat = render_points(points, None, np.array([1.0, 2.0, 3.0]), 0.7, 80)
+    assert np.unique(flat[flat < 1]).size == 1 and image[image < 1].std() > 0.05
+    mesh_sample = Sample(**{**scan, "ground_truth": "mesh"}, gt_points=directions,
+                         gt_normals=directions)  # fmt: skip
+    assert reference_cloud(mesh_sample)[2] == "ground truth"

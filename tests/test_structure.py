@@ -81,7 +81,8 @@ def test_dry_run_needs_neither_torch_nor_trimesh(tmp_path, configfile):
         [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(work), "-n",
          "--configfile", str(ROOT / "config" / configfile)],
         capture_output=True, text=True, timeout=300,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(stubs), "HOME": str(work)},
+        # the stubs first; then this checkout, whatever checkout the venv's install points at
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": f"{stubs}:{ROOT}", "HOME": str(work)},
     )  # fmt: skip
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

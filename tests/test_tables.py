@@ -164,3 +164,24 @@ def test_runtime_table(tmp_path, scan_rows):
     markdown = paths["markdown"].read_text()
     assert "*StEik (paper)*" in markdown and "80.62" in markdown
     assert paths["html"].is_file()
+
+
+def test_table1_note_names_the_columns_that_need_the_archive(tmp_path):
+    """Runs on the SRB scans alone (d_C, d_H NaN): the note under Table 1 says which columns
+    need the full archive; with the dense ground truth there is no such note."""
+    rng = np.random.default_rng(11)
+    one_sided = ("chamfer_scan", "hausdorff_scan")
+    rows = [make_row(rng, "srb", m, s, metrics=one_sided) for m in ("digs", "steik")
+            for s in ("anchor", "dc")]  # fmt: skip
+    markdown = write_tables(write_rows(tmp_path, rows), "srb", tmp_path / "t", paper="srb")
+    text = markdown["markdown"].read_text()
+    note = "d_C and d_H need the benchmark's dense ground truth"
+    assert note in text and "deep_geometric_prior_data.zip" in text
+    assert note in markdown["html"].read_text()
+    table = text.split("## srb: Table 1 layout", 1)[1].split("##", 1)[0]
+    ours = [line for line in table.splitlines() if line.startswith("| StEik ")]
+    cells = [cell.strip() for cell in ours[0].split("|")[3:7]]
+    assert len(ours) == 1 and cells[:2] == ["", ""] and all(cells[2:])  # d_C, d_H empty
+    full = [make_row(rng, "srb", "steik", s) for s in ("anchor", "dc")]
+    text = write_tables(write_rows(tmp_path / "full", full), "srb", tmp_path / "f", paper="srb")
+    assert note not in text["markdown"].read_text()

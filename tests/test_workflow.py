@@ -26,14 +26,21 @@ def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.Compl
     """Run snakemake on the repository's Snakefile in `workdir`; output captured as text.
 
     PATH leaves out the venv, as for a user who runs `.venv/bin/snakemake` without activating
-    it: the workflow itself must make the jobs find `steik`."""
+    it: the workflow itself must make the jobs find `steik`. PYTHONPATH names this checkout, so
+    the workflow and its jobs run the code under test even where the venv's editable install
+    points at another checkout."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(
         command,
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(workdir)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "OMP_NUM_THREADS": "1",
+            "HOME": str(workdir),
+            "PYTHONPATH": str(ROOT),
+        },
     )
 
 
@@ -93,6 +100,11 @@ def expected(
             "config/srb.yaml",
             # Table 1's seven rows and screened Poisson.
             {**expected({"srb": SRB_SHAPES}, 7, 1, 1), "renders": 1, "losses": 1},
+        ),
+        (
+            "config/srb_cpu.yaml",
+            # DiGS and StEik (one batch of the five scans each) and screened Poisson.
+            {**expected({"srb": SRB_SHAPES}, 2, 1, 1), "renders": 1, "losses": 1},
         ),
         (
             "config/scene.yaml",

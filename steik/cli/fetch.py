@@ -1,7 +1,10 @@
 """Fetch a dataset into the resources folder and pin it in `<root>/<name>.lock.json`.
 
 Registry datasets: srb, shapenet, scene (downloads), demo3d, demo2d (generated). A folder of your
-own files: `steik fetch NAME --folder PATH --pattern GLOB`. An archive downloaded by hand goes to
+own files: `steik fetch NAME --folder PATH --pattern GLOB`. SRB (or the scene) from a local copy
+of its scans alone: `steik fetch srb --scans DIR` (DIR holds <shape>.ply, or scans/<shape>.ply);
+their sha256 are checked where known, and the metrics that need the archive's dense ground truth
+are then NaN. An archive downloaded by hand goes to
 `<root>/downloads/<archive name>`; STEIK_MIRROR=<base URL> fetches archives from a mirror.
 """
 
@@ -26,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--pattern", default="*.ply", help="glob of a folder dataset's files (default: *.ply)"
     )
     parser.add_argument(
+        "--scans",
+        metavar="DIR",
+        help="take srb's (or the scene's) scans from this local folder instead of the archive",
+    )
+    parser.add_argument(
         "--retries", type=int, default=2, help="extra download attempts (default: 2)"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
@@ -39,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
 
     entry = folder_dataset(args.dataset, args.folder, args.pattern) if args.folder else args.dataset
     config = FetchConfig(retries=args.retries, timeout=args.timeout, progress=not args.quiet)
-    print(fetch(entry, args.root, config))
+    print(fetch(entry, args.root, config, scans=args.scans))
     return 0

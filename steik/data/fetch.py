@@ -10,6 +10,12 @@ that looks usable. Generated datasets (demo3d, demo2d) write their meshes/curves
 record the sha256 of each of the user's files; both get a lock file too, so every dataset has the
 same `<root>/<name>.lock.json` for the workflow to depend on.
 
+A downloaded dataset with one scan per shape (srb, scene) can instead come from a local copy of
+its scans alone (`scans`: a folder of `<shape>.ply`, or its parent holding `scans/`): every
+shape's file must be there and match the registry's known sha256 (`scan_sha256`); the files stay
+where they are and the lock file records the folder and their sha256. A missing shape or a
+checksum mismatch is one SteikError, and no lock file is written.
+
 `STEIK_MIRROR=<base URL>` fetches every archive from `<base URL>/<archive name>` instead (a proxy
 or a local copy; the tests use it with a server on 127.0.0.1).
 """
@@ -34,13 +40,17 @@ import pooch
 
 from steik.data import shapes2d, shapes3d
 from steik.data.registry import (
+    REGISTRY,
     SHAPENET_CLASSES,
     Dataset,
     Source,
     folder_files,
+    local_scans,
     lock_path,
     read_lock,
     resolve,
+    scan_file_name,
+    takes_local_scans,
 )
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
@@ -257,6 +267,8 @@ def _write_lock(
 def _fetch_download(dataset: Dataset, root: Path, config: FetchConfig) -> Path:
     """Download (or take the manual copy of) every archive, verify, extract, lock."""
     lock = read_lock(dataset.name, root)
+    if local_scans(lock) is not None:
+        lock = None  # the last fetch took local scans: this one starts over from the archives
     pinned = {f["name"]: f["sha256"] for f in (lock or {}).get("files", [])}
     extracted = (root / dataset.name).is_dir()
     records, archives, fresh = [], [], False
@@ -351,18 +363,73 @@ def _fetch_folder(dataset: Dataset, root: Path) -> Path:
     )
 
 
+def scans_folder(path: str | Path) -> Path:
+    """The folder holding the scan files: `path` itself, or `path/scans` where that exists (the
+    layout of the archive and of a copy of it)."""
+    folder = Path(path).expanduser()
+    return folder / "scans" if (folder / "scans").is_dir() else folder
+
+
+def _fetch_scans(dataset: Dataset, root: Path, scans: str | Path) -> Path:
+    """Record a local copy of a dataset's scans (checked against the known sha256) in its lock
+    file; the scans stay where they are and nothing else is written."""
+    if not takes_local_scans(dataset):
+        usable = ", ".join(d.name for d in REGISTRY.values() if takes_local_scans(d))
+        raise SteikError(
+            f"--scans applies to datasets with one scan file per shape ({usable}), not to "
+            f"{dataset.name!r}; fetch it without --scans"
+        )
+    folder = scans_folder(scans)
+    if not folder.is_dir():
+        raise SteikError(
+            f"scans folder {scans} is not a directory; give the folder holding the "
+            f"{dataset.name} scans (<shape>.ply) or its parent with scans/"
+        )
+    files = {shape: folder / scan_file_name(dataset, shape) for shape in dataset.shapes}
+    missing = [path.name for path in files.values() if not path.is_file()]
+    if missing:
+        raise SteikError(
+            f"scans folder {folder} lacks {', '.join(missing)} of {dataset.name}'s shapes "
+            f"({', '.join(dataset.shapes)}); copy the missing scans there (every shape is "
+            "checked, whichever shapes a run uses)"
+        )
+    records = []
+    for shape, path in files.items():
+        digest = sha256_file(path)
+        known = dataset.scan_sha256.get(shape)
+        if known is not None and digest != known:
+            raise SteikError(
+                f"{path} has sha256 {digest}, but {dataset.name}'s {shape} scan is {known}; it is "
+                f"not the benchmark's file: put the original scan there and fetch again"
+            )
+        records.append(
+            {"name": shape, "path": str(path.resolve()), "sha256": digest,
+             "size": path.stat().st_size, "verified": known is not None}
+        )  # fmt: skip
+    lock = read_lock(dataset.name, root)
+    if lock is not None and lock.get("files") == records and local_scans(lock) == folder.resolve():
+        return lock_path(dataset.name, root)
+    return _write_lock(
+        dataset, root, records, list(files), ground_truth="none", scans=str(folder.resolve())
+    )
+
+
 def fetch(
     entry: str | Mapping[str, Any] | Dataset,
     root: str | Path = "resources",
     config: FetchConfig | None = None,
+    scans: str | Path | None = None,
 ) -> Path:
     """Make dataset `entry` available under `<root>/<name>/`; return its lock file's path.
 
-    A second call with everything in place makes no network request and leaves the lock file
-    untouched (so workflow timestamps stay put).
+    `scans`: take a downloaded dataset's scans from this local folder instead of its archives
+    (`_fetch_scans`). A second call with everything in place makes no network request and leaves
+    the lock file untouched (so workflow timestamps stay put).
     """
     dataset = resolve(entry)
     root = Path(root)
+    if scans is not None:
+        return _fetch_scans(dataset, root, scans)
     root.mkdir(parents=True, exist_ok=True)
     if dataset.kind == "download":
         return _fetch_download(dataset, root, config or FetchConfig())

@@ -8,6 +8,12 @@ The workflow names datasets either by registry name (`srb`, `shapenet`, `scene`,
 both into a `Dataset`. `list_shapes` needs no network and no prior fetch, except for ShapeNet,
 whose 260 shape ids are only known from its archive (fetch it first; the lock file lists them).
 
+A downloaded dataset with one scan file per shape (srb, scene) can also run from a local copy
+of its scans alone (`steik fetch srb --scans DIR`): the lock file then records that folder, the
+scans' sha256 are checked against the record's known ones (`scan_sha256`), and its samples carry
+no ground truth beyond the scan (`ground_truth` `none`: the metrics that need the dense ground
+truth are NaN).
+
 A record also says how the dataset is run and reported: the experiment whose method settings
 apply by default (`srb`, `shapenet`, `scene`, `2d`) and which of the paper's tables sits beside
 ours. Folder datasets (a user's directory of meshes or point clouds) are records too; each
@@ -79,7 +85,19 @@ class Dataset:
     """Experiment whose method settings (weights, lr, schedule, sizes) apply by default."""
     paper_table: str = "none"
     """The paper's table shown beside ours: `srb` (Table 1), `shapenet` (Table 2) or `none`."""
+    scan_sha256: Mapping[str, str] = field(default_factory=dict)
+    """Known sha256 of each shape's scan file, checked when the scans come from a local folder
+    (`steik fetch NAME --scans DIR`); shapes not listed are recorded as found."""
 
+
+SRB_SCAN_SHA256: dict[str, str] = {
+    "anchor": "ff66b5a4b9b7e529766b242efba8a763380587c7a71798f5b95f1b3a5ce67e7d",
+    "daratech": "c0157b21574ea741d77371a500dc9b34c05d64c3c4b28e90f911770abf4b7f9f",
+    "dc": "132776608f03edbf097e543f57ec9472b8744fdafd8cf4a23da67a229711a52b",
+    "gargoyle": "78bb925be84a1eced067eb21f4020417731b42c6256b21e86711ce54ee2c9b67",
+    "lord_quas": "dc9d3be8a27558bb264fc24986838e55f846d2b9e68fb563c627d7281d0bf7d9",
+}
+"""sha256 of `scans/<shape>.ply` in deep_geometric_prior_data.zip (the five SRB input scans)."""
 
 SHAPENET_CLASSES: dict[str, str] = {
     "02691156": "airplane",
@@ -120,6 +138,7 @@ REGISTRY: dict[str, Dataset] = {
             },
             description="Surface Reconstruction Benchmark (Deep Geometric Prior packaging)",
             paper_table="srb",
+            scan_sha256=SRB_SCAN_SHA256,
         ),
         Dataset(
             name="shapenet",
@@ -191,6 +210,25 @@ REGISTRY: dict[str, Dataset] = {
         ),
     )
 }
+
+
+def takes_local_scans(dataset: Dataset) -> bool:
+    """Whether a downloaded dataset can run from a local copy of its scans alone: it has a fixed
+    shape list and one scan file per shape (srb, scene; not ShapeNet, whose shapes come from its
+    archive)."""
+    return dataset.kind == "download" and bool(dataset.shapes) and "scan" in dataset.layout
+
+
+def scan_file_name(dataset: Dataset, shape: str) -> str:
+    """The file name of a shape's scan (`anchor.ply`), as in its archive and in a scans folder."""
+    return Path(dataset.layout["scan"].format(shape=shape)).name
+
+
+def local_scans(lock: Mapping[str, Any] | None) -> Path | None:
+    """The scans folder a lock file records (`steik fetch NAME --scans DIR`), None when the
+    dataset was fetched from its archives."""
+    folder = (lock or {}).get("scans")
+    return Path(folder) if folder else None
 
 
 def folder_dataset(name: str, path: str | Path, pattern: str = "*.ply") -> Dataset:
@@ -329,13 +367,16 @@ def ground_truth(
     root: str | Path = "resources",
 ) -> str:
     """The ground-truth kind of a dataset (`mesh`, `points`, `shapenet`, `none`; `auto` for a
-    folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud)."""
+    folder when no shape is given; with a shape, a folder's file decides: mesh or point cloud;
+    `none` for a dataset fetched from its scans alone)."""
     dataset = resolve(entry)
     if dataset.kind == "folder" and shape is not None:
         path = folder_files(dataset)[check_shape(dataset, shape, root)]
         return "mesh" if io.is_mesh(path) else "none"
     if shape is not None:
         check_shape(dataset, shape, root)
+    if dataset.kind == "download" and local_scans(read_lock(dataset.name, root)) is not None:
+        return "none"
     return dataset.ground_truth
 
 

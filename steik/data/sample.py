@@ -28,7 +28,9 @@ are not normalised: they keep SPEC 9's coordinates (`center` 0, `scale` 1).
   points (optional Gaussian noise, std = `noise` x bounding-box diagonal), `n_gt` dense surface
   samples with normals, and `n_occ` IoU points uniform in the padded bounding box labelled by a
   winding-number inside test of the mesh (2D: a regular grid labelled by the exact SDF sign).
-- `points` (SRB): the scan as given; `gt_points` = the dense ground-truth `.xyz`.
+- `points` (SRB): the scan as given; `gt_points` = the dense ground-truth `.xyz`. SRB fetched
+  from a local copy of its scans alone (`steik fetch srb --scans DIR`) has no `.xyz`: its
+  samples are `none`.
 - `shapenet`: the NSP point cloud is both the scan and G (`gt_points`); `occ_points`,
   `occ_labels` = Occupancy Networks `points.npz`, mapped into the point cloud's frame.
 - `none` (the scene, point clouds in a folder dataset): the scan alone.
@@ -423,7 +425,11 @@ def build_sample(
 
 def _downloaded_sample(dataset: Dataset, shape: str, root: Path, ident: dict[str, str]) -> Sample:
     """Samples of SRB, ShapeNet and the scene: the scan as given plus their ground truth."""
-    if registry.read_lock(dataset.name, root) is None or not (root / dataset.name).is_dir():
+    lock = registry.read_lock(dataset.name, root)
+    scans = registry.local_scans(lock)
+    if scans is not None:
+        return _local_scan_sample(dataset, shape, root, scans, lock or {}, ident)
+    if lock is None or not (root / dataset.name).is_dir():
         raise SteikError(
             f"dataset {dataset.name!r} is not fetched under {root}: run "
             f"`steik fetch {dataset.name} --root {root}` first"
@@ -450,6 +456,31 @@ def _downloaded_sample(dataset: Dataset, shape: str, root: Path, ident: dict[str
         ground_truth=dataset.ground_truth,
         source=str(scan_path),
         source_sha256=sha256_file(scan_path),
+    )
+
+
+def _local_scan_sample(
+    dataset: Dataset,
+    shape: str,
+    root: Path,
+    scans: Path,
+    lock: Mapping[str, Any],
+    ident: dict[str, str],
+) -> Sample:
+    """The sample of a dataset fetched from a local scans folder: the scan alone (ground truth
+    `none`), its sha256 checked against the lock file."""
+    path = scans / registry.scan_file_name(dataset, shape)
+    recorded = {f["name"]: f["sha256"] for f in lock.get("files", [])}
+    digest = sha256_file(path) if path.is_file() else None
+    if digest is None or recorded.get(shape) != digest:
+        raise SteikError(
+            f"{path} is missing or changed since `steik fetch` recorded it; run `steik fetch "
+            f"{dataset.name} --scans {scans} --root {root}` again"
+        )
+    cloud = io.read_points(path)
+    arrays = scan_sample(cloud.points, cloud.normals)
+    return Sample(
+        **_unpack(arrays), **ident, ground_truth="none", source=str(path), source_sha256=digest
     )
 
 

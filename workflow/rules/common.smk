@@ -21,7 +21,14 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from steik.batching import batch_of, split_batches
-from steik.data.registry import dataset_name, folder_files, list_shapes, read_lock, resolve
+from steik.data.registry import (
+    dataset_name,
+    folder_files,
+    list_shapes,
+    read_lock,
+    resolve,
+    takes_local_scans,
+)
 from steik.errors import SteikError
 from steik.methods import POISSON, merged_overrides, parse_run, preset, run_name
 
@@ -110,6 +117,22 @@ def _check_dataset_keys(key, mapping):
             f"{key}: unknown dataset(s) {', '.join(unknown)}; the datasets of this config are "
             f"{', '.join(DATASETS)}"
         )
+
+
+_check_dataset_keys("scans", config["scans"])
+for _d in config["scans"]:
+    if not takes_local_scans(DATASET_INFO[_d]):
+        _fail(
+            f"scans: {_d!r} cannot run from a scans folder (only registry datasets with one "
+            "scan file per shape can: srb, scene); remove it from `scans`"
+        )
+
+
+def fetch_args(dataset):
+    """Extra `steik fetch` arguments of `dataset`: its local scans folder, if the config names
+    one (`scans`)."""
+    folder = config["scans"].get(dataset)
+    return f"--scans {shlex.quote(folder)}" if folder else ""
 
 
 def is_folder(dataset):

@@ -1,5 +1,6 @@
-# Stages 1-2: fetch a dataset into resources/ (local: needs the network, not the cluster),
-# then turn each shape into results/<dataset>/samples/<shape>.npz.
+# Stages 1-2: fetch a dataset into resources/ (local: needs the network, not the cluster; with
+# `scans` in the config, a local copy of the scans is checked and recorded instead), then turn
+# each shape into results/<dataset>/samples/<shape>.npz.
 
 
 localrules:
@@ -11,6 +12,7 @@ checkpoint fetch:
         lock=f"{RESOURCES}/{{dataset}}.lock.json",
     params:
         root=lambda wildcards, output: os.path.dirname(output.lock) or ".",
+        scans=lambda wildcards: fetch_args(wildcards.dataset),
     log:
         "logs/fetch/{dataset}.log",
     threads: 1
@@ -20,7 +22,7 @@ checkpoint fetch:
     conda:
         ENV
     shell:
-        "steik fetch {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "steik fetch {wildcards.dataset} --root {params.root} {params.scans} > {log} 2>&1"
 
 
 rule sample:
