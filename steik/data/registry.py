@@ -262,8 +262,20 @@ def folder_files(dataset: Dataset) -> dict[str, Path]:
             f"folder dataset {dataset.name!r}: {root} is not a directory; fix its `path`"
         )
     pattern = dataset.pattern or "*.ply"
+    if Path(pattern).is_absolute() or Path(pattern).anchor:
+        raise SteikError(
+            f"folder dataset {dataset.name!r}: pattern {pattern!r} is an absolute path; give it "
+            f"relative to the folder {root} (for example '*.ply')"
+        )
+    try:
+        matches = sorted(p for p in root.glob(pattern) if p.is_file())
+    except (ValueError, NotImplementedError) as error:  # pathlib's refusals of odd patterns
+        raise SteikError(
+            f"folder dataset {dataset.name!r}: pattern {pattern!r} is not a usable glob "
+            f"({error}); give one relative to the folder, such as '*.ply'"
+        ) from None
     files: dict[str, Path] = {}
-    for path in sorted(p for p in root.glob(pattern) if p.is_file()):
+    for path in matches:
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             raise SteikError(
                 f"folder dataset {dataset.name!r}: {path} has an unsupported format; narrow the "
