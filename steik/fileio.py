@@ -98,6 +98,17 @@ def _temporary_affixes(final: Path) -> tuple[str, str]:
     return f".{final.stem}.", f".tmp{''.join(final.suffixes)}"
 
 
+NAME_MAX = 255
+"""Longest file name (bytes) of the common file systems (ext4, XFS, btrfs, APFS, NTFS)."""
+
+def longest_name(stem: str) -> int:
+    """Bytes of the longest file name the pipeline makes from a shape name `stem`: the
+    temporary name of its sample file's atomic write (`.<stem>.XXXXXXXX.tmp.npz`; its other
+    files, `<stem>.log` and `<stem>.tsv`, and its folder are shorter)."""
+    prefix, suffix = _temporary_affixes(Path(f"{stem}.npz"))
+    return len(f"{prefix}{'x' * 8}{suffix}".encode())
+
+
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete the temporary siblings that `atomic_path` left for `path` when its process was
     killed before it could clean up (a kill -9 runs no cleanup); returns what was removed."""

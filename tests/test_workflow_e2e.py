@@ -300,3 +300,23 @@ def test_folder_files_with_dashes_and_spaces_run_end_to_end(tmp_path):
     markdown = (tmp_path / "results" / "tables" / "mine.md").read_text()
     assert "my scan.ply" in markdown and "| file" in markdown
     assert (tmp_path / "results" / "mine" / "siren_wo_n" / "scan-01" / "mesh.ply").is_file()
+
+
+@pytest.mark.slow
+def test_a_deleted_model_is_trained_again(tiny_run):
+    """After a full run, a deleted model.pt makes its batch train again (its record alone used
+    to keep the batch 'done', and every later extraction failed); then nothing is left to do."""
+    workdir, config = tiny_run
+    model = workdir / "results" / "demo3d" / "steik" / "sphere" / "model.pt"
+    model.unlink()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "a model of this batch is missing; the batch trains again" in output
+    counts = job_counts(output)
+    assert counts["train"] == 1 and counts["extract"] == 1 and counts["evaluate"] == 1
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert model.is_file()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    assert "Nothing to be done" in result.stdout + result.stderr

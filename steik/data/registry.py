@@ -29,6 +29,7 @@ from typing import Any
 from steik.data import io
 from steik.data.shapes2d import SHAPES_2D
 from steik.errors import SteikError
+from steik.fileio import NAME_MAX, longest_name
 
 KINDS = ("download", "generated", "folder")
 PAPER_TABLES = ("none", "srb", "shapenet")
@@ -282,6 +283,14 @@ def folder_files(dataset: Dataset) -> dict[str, Path]:
                 f"pattern {pattern!r} to {', '.join(FOLDER_SUFFIXES)} files"
             )
         name = shape_name(path.stem)
+        if longest_name(name) > NAME_MAX:
+            allowed = len(name.encode()) - (longest_name(name) - NAME_MAX)
+            raise SteikError(
+                f"folder dataset {dataset.name!r}: the name of {path.name[:40]}... is "
+                f"{len(name.encode())} bytes; outputs named after it (and their temporary "
+                f"names) would exceed the file system's {NAME_MAX}-byte limit; rename the file "
+                f"to at most {allowed} characters before its extension"
+            )
         if name in files:
             raise SteikError(
                 f"folder dataset {dataset.name!r}: {files[name].name} and {path.name} both give "

@@ -20,7 +20,7 @@ checkpoint fetch:
     conda:
         ENV
     shell:
-        "steik fetch {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "steik fetch {wildcards.dataset:q} --root {params.root:q} > {log:q} 2>&1"
 
 
 rule sample:
@@ -42,5 +42,5 @@ rule sample:
     conda:
         ENV
     shell:
-        "steik sample {params.source} {wildcards.shape} --options {params.options} "
-        "--out {output} > {log} 2>&1"
+        "steik sample {params.source} {wildcards.shape:q} --options {params.options:q} "
+        "--out {output:q} > {log:q} 2>&1"

@@ -30,6 +30,6 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "steik evaluate --mesh {params.meshes} --model {params.models} --sample {input.samples} "
-        "--out {params.outs} --options {params.options} --device {params.device} "
-        "--table {output.rows} --snapshot-table {output.snapshots} > {log} 2>&1"
+        "steik evaluate --mesh {params.meshes:q} --model {params.models:q} --sample {input.samples:q} "
+        "--out {params.outs:q} --options {params.options:q} --device {params.device:q} "
+        "--table {output.rows:q} --snapshot-table {output.snapshots:q} > {log:q} 2>&1"

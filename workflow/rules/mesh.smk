@@ -30,8 +30,8 @@ rule extract:
     conda:
         ENV
     shell:
-        "steik extract --model {params.models} --sample {input.samples} --out {params.meshes} "
-        "--options {params.options} --device {params.device} --record {output} > {log} 2>&1"
+        "steik extract --model {params.models:q} --sample {input.samples:q} --out {params.meshes:q} "
+        "--options {params.options:q} --device {params.device:q} --record {output:q} > {log:q} 2>&1"
 
 
 rule reconstruct:
@@ -55,5 +55,5 @@ rule reconstruct:
     conda:
         ENV
     shell:
-        "steik reconstruct --sample {input} --out {params.meshes} --options {params.options} "
-        "--record {output} > {log} 2>&1"
+        "steik reconstruct --sample {input:q} --out {params.meshes:q} --options {params.options:q} "
+        "--record {output:q} > {log:q} 2>&1"

@@ -28,8 +28,8 @@ rule levelsets:
     conda:
         ENV
     shell:
-        "steik plot-levelsets --models {params.models} --samples {input.samples} --out {output} "
-        "> {log} 2>&1"
+        "steik plot-levelsets --models {params.models:q} --samples {input.samples:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule snapshots:
@@ -65,8 +65,8 @@ rule snapshots:
     conda:
         ENV
     shell:
-        "steik plot-snapshots --snapshots {params.snapshots} --sample {input.sample} "
-        "--out {output} > {log} 2>&1"
+        "steik plot-snapshots --snapshots {params.snapshots:q} --sample {input.sample:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule renders:
@@ -95,8 +95,8 @@ rule renders:
     conda:
         ENV
     shell:
-        "steik plot-renders --meshes {params.meshes} --samples {input.samples} "
-        "--size {params.size} --out {output} > {log} 2>&1"
+        "steik plot-renders --meshes {params.meshes:q} --samples {input.samples:q} "
+        "--size {params.size} --out {output:q} > {log:q} 2>&1"
 
 
 rule losses:
@@ -120,4 +120,4 @@ rule losses:
     conda:
         ENV
     shell:
-        "steik plot-losses --logs {params.logs} --out {output} > {log} 2>&1"
+        "steik plot-losses --logs {params.logs:q} --out {output:q} > {log:q} 2>&1"

@@ -30,5 +30,5 @@ rule train:
     conda:
         ENV
     shell:
-        "steik train --points {input} --out {params.out} {params.args} "
-        "--checkpoint {params.checkpoint} --resume-if-compatible --record {output} > {log} 2>&1"
+        "steik train --points {input:q} --out {params.out:q} {params.args} "
+        "--checkpoint {params.checkpoint:q} --resume-if-compatible --record {output:q} > {log:q} 2>&1"
