@@ -63,7 +63,7 @@ def expected(
     screened Poisson); figure rules are added by the caller."""
     counts = {
         "fetch": fetch,
-        "sample": sum(datasets.values()),
+        "sample": len(datasets),  # one batch per dataset, sampled by one job
         "train": runs,
         "extract": runs,
         "evaluate": runs + poisson,
@@ -173,7 +173,7 @@ def test_shapes_key_and_iteration_scale(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["train"] == 7 and counts["sample"] == 2  # one batch per neural method
+    assert counts["train"] == 7 and counts["sample"] == 1  # one batch per neural method
     trains = train_commands(result.stdout)
     assert len(trains) == 7
     # The presets' iterations (10,000; IGR and its variants 100,000; SAL 2,000) x 0.01, as data.
@@ -254,7 +254,8 @@ def test_lint_is_clean(tmp_path):
 
 @pytest.mark.slow
 def test_folder_dataset_dry_run(tmp_path):
-    """An inline folder entry: one sample job per matching file, no fetch, files as inputs."""
+    """An inline folder entry: one sample job for the batch of matching files, no fetch, the
+    files as inputs."""
     import trimesh
 
     scans = tmp_path / "scans"
@@ -272,7 +273,7 @@ def test_folder_dataset_dry_run(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     assert "fetch" not in counts
-    assert counts["sample"] == 2 and counts["train"] == 2 and counts["tables"] == 1
+    assert counts["sample"] == 1 and counts["train"] == 2 and counts["tables"] == 1
     assert f"--folder {scans} --pattern '*.ply'" in result.stdout
     assert "--out results/mine/steik " in result.stdout
     assert "results/mine/steik/crate/model.pt" in result.stdout
@@ -320,7 +321,8 @@ def test_roots_with_shell_syntax_and_spaces_reach_the_commands_as_one_word(tmp_p
         "results_root": str(results), "resources_root": str(resources), "sample": QUICK_SAMPLE,
     })  # fmt: skip
     sample = results / "demo3d" / "samples" / "sphere.npz"
-    result = snakemake(tmp_path, str(sample), "--cores", "1", "--configfile", str(config))
+    record = results / "demo3d" / "samples" / "batches" / "b.json"
+    result = snakemake(tmp_path, str(record), "--cores", "1", "--configfile", str(config))
     assert result.returncode == 0, result.stderr[-3000:]
     assert not list(tmp_path.rglob("PWNED"))
     assert sample.is_file()
@@ -335,7 +337,7 @@ def test_roots_with_shell_syntax_and_spaces_reach_the_commands_as_one_word(tmp_p
         ({"results_root": ""}, "results_root: '' is the working directory itself"),
         ({"resources_root": "./"}, "resources_root: './' is the working directory itself"),
         ({"sample": {"defaults": {"occ_padding": float("nan")}}},
-         "sample.defaults.occ_padding: must be a finite number"),
+         "sample.defaults.occ_padding must be a finite number"),
         ({"experiment": {"mine": "2d"}}, "experiment: mine: the 2d preset is for 2D curves"),
         ({"datasets": ["demo2d"], "methods": ["poisson"]},
          "the 2D dataset demo2d has no method to run"),
@@ -463,6 +465,6 @@ def test_batches_and_folder_files_are_computed_once_per_run(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["sample"] == 300 and counts["train"] >= 300 // 16
+    assert counts["sample"] == counts["train"] >= 300 // 16  # one sample job per batch
     split, globbed = map(int, result.stderr.split("CALLS ")[1].split()[:2])
     assert split == 1 and globbed == 1, (split, globbed)

@@ -303,11 +303,13 @@ def test_folder_files_with_dashes_and_spaces_run_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_deleted_model_is_trained_again(tiny_run):
-    """After a full run, a deleted model.pt makes its batch train again (its record alone used
-    to keep the batch 'done', and every later extraction failed); then nothing is left to do."""
+def test_deleted_models_and_samples_are_made_again(tiny_run):
+    """After a full run, a deleted model.pt makes its batch train again, and a deleted sample
+    file its batch sample again (their batch records alone used to keep the batches 'done', and
+    every later stage failed on the missing file); then nothing is left to do."""
     workdir, config = tiny_run
-    model = workdir / "results" / "demo3d" / "steik" / "sphere" / "model.pt"
+    results = workdir / "results" / "demo3d"
+    model = results / "steik" / "sphere" / "model.pt"
     model.unlink()
     result = snakemake(workdir, "-n", "--configfile", str(config))
     assert result.returncode == 0, result.stderr
@@ -315,8 +317,16 @@ def test_a_deleted_model_is_trained_again(tiny_run):
     assert "a model of this batch is missing; the batch trains again" in output
     counts = job_counts(output)
     assert counts["train"] == 1 and counts["extract"] == 1 and counts["evaluate"] == 1
+    assert "sample" not in counts
+    sample = results / "samples" / "sphere.npz"
+    sample.unlink()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    output = result.stdout + result.stderr
+    assert "a sample file of this batch is missing; it is sampled again" in output
+    counts = job_counts(output)
+    assert counts["sample"] == 1 and counts["train"] == 2  # both methods of demo3d
     result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert model.is_file()
+    assert model.is_file() and sample.is_file()
     result = snakemake(workdir, "-n", "--configfile", str(config))
     assert "Nothing to be done" in result.stdout + result.stderr

@@ -82,7 +82,7 @@ def _validate_config():
     where = _non_finite(config)
     if where is not None:
         raise WorkflowError(
-            f"invalid workflow config: {where}: must be a finite number, not NaN or infinity "
+            f"invalid workflow config: {where} must be a finite number, not NaN or infinity "
             "(see config/README.md)"
         )
     for key in ("results_root", "resources_root"):
@@ -367,49 +367,73 @@ def batch_files(dataset, name, run_list=None):
 
 
 def shape_files(wildcards, name):
-    """`<shape>/<name>` of every shape of the job's batch, in batch order."""
-    return [
-        str(RESULTS / wildcards.dataset / wildcards.run / shape / name)
-        for shape in batch_shapes(wildcards)
-    ]
+    """`<shape>/<name>` of every shape of the job's batch, in batch order (string joins: these
+    lists are built for every job, and pathlib made up a noticeable share of a large DAG)."""
+    folder = f"{RESULTS}/{wildcards.dataset}/{wildcards.run}"
+    return [f"{folder}/{shape}/{name}" for shape in batch_shapes(wildcards)]
 
 
-def _force_stale_training():
-    """Train again every batch whose record exists while one of its models is gone.
-
-    A batch's only declared output is its record (`train.json`), so Snakemake alone would keep
-    it, and every later extraction would fail on the missing model. Naming the record as a
-    file to force (as `--forcerun` does) retrains the batch and redoes what follows from it;
-    nothing is deleted, so a dry run shows the same jobs without changing any file."""
+def _stale_records():
+    """(record, what is missing) of every batch record that exists while a file it stands for
+    is gone: a sample file (samples/batches/<batch>.json) or a model (train.json)."""
     stale = []
     for dataset in DATASETS:
         if STATIC_SHAPES[dataset] is None:
             continue  # a dataset not fetched yet has no records
-        for run in runs(dataset):
-            if parse_run(run)[0] == POISSON:
-                continue
-            for batch, members in batches(dataset).items():
+        trained = [run for run in runs(dataset) if parse_run(run)[0] != POISSON]
+        for batch, members in batches(dataset).items():
+            record = Path(sample_record(dataset, batch))
+            if record.exists() and not all(Path(sample_path(dataset, s)).exists() for s in members):
+                stale.append((record, "a sample file of this batch is missing; it is sampled again"))
+            for run in trained:
                 record = batch_dir(dataset, run, batch) / "train.json"
                 if record.exists() and not all(
                     (RESULTS / dataset / run / shape / "model.pt").exists() for shape in members
                 ):
-                    stale.append(str(record))
-    for record in stale:
-        logger.warning(f"{record}: a model of this batch is missing; the batch trains again")
+                    stale.append((record, "a model of this batch is missing; the batch trains again"))
+    return stale
+
+
+def _force_stale_records():
+    """Redo every batch whose record outlived one of its files.
+
+    A batch job's only declared output is its record, so Snakemake alone would keep the batch
+    'done' and every later stage would fail on the missing file. Naming the record as a file to
+    force (as `--forcerun` does) redoes the batch and what follows from it; nothing is deleted,
+    so a dry run shows the same jobs without changing any file."""
+    stale = _stale_records()
+    for record, why in stale:
+        logger.warning(f"{record}: {why}")
     if stale:
         settings = workflow.dag_settings
-        settings.forcerun = frozenset(settings.forcerun) | frozenset(stale)
+        settings.forcerun = frozenset(settings.forcerun) | {str(r) for r, _ in stale}
 
-
-_force_stale_training()
 
 
 def sample_path(dataset, shape):
-    return str(RESULTS / dataset / "samples" / f"{shape}.npz")
+    return f"{RESULTS}/{dataset}/samples/{shape}.npz"
+
+
+def sample_record(dataset, batch):
+    """The record of the sample job of a batch (its sample files are not declared outputs)."""
+    return f"{RESULTS}/{dataset}/samples/batches/{batch}.json"
 
 
 def batch_samples(wildcards):
+    """The sample files of the job's batch, in batch order."""
     return [sample_path(wildcards.dataset, s) for s in batch_shapes(wildcards)]
+
+
+def batch_sample_record(wildcards):
+    return sample_record(wildcards.dataset, wildcards.batch)
+
+
+def sample_records(dataset, selected):
+    """The sample records of the batches holding the `selected` shapes (figures)."""
+    return sorted({sample_record(dataset, batch_of_shape(dataset, shape)) for shape in selected})
+
+
+_force_stale_records()
 
 
 # ---------------------------------------------------------------- per-dataset stage options
@@ -432,9 +456,10 @@ def stage_options(stage, dataset):
 
 
 def sample_inputs(wildcards):
-    """The fetch lock of a registry dataset; the shape's own file for a folder entry."""
+    """The fetch lock of a registry dataset; the batch's own files for a folder entry."""
     if is_folder(wildcards.dataset):
-        return [str(_FOLDER_FILES[wildcards.dataset][wildcards.shape])]
+        files = _FOLDER_FILES[wildcards.dataset]
+        return [str(files[shape]) for shape in batch_shapes(wildcards)]
     return [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
 
 

@@ -1,5 +1,6 @@
 # Stages 1-2: fetch a dataset into resources/ (local: needs the network, not the cluster),
-# then turn each shape into results/<dataset>/samples/<shape>.npz.
+# then turn each shape into results/<dataset>/samples/<shape>.npz, one job per batch of shapes
+# (the training batches of steik.batching), recorded in samples/batches/<batch>.json.
 
 
 localrules:
@@ -27,14 +28,16 @@ rule sample:
     input:
         sample_inputs,
     output:
-        f"{RESULTS}/{{dataset}}/samples/{{shape}}.npz",
+        f"{RESULTS}/{{dataset}}/samples/batches/{{batch}}.json",
     params:
         source=lambda wildcards: dataset_args(wildcards.dataset),
+        shapes=batch_shapes,
+        outs=batch_samples,
         options=lambda wildcards: as_json(stage_options("sample", wildcards.dataset)[0]),
     log:
-        "logs/sample/{dataset}/{shape}.log",
+        "logs/sample/{dataset}/{batch}.log",
     benchmark:
-        "benchmarks/sample/{dataset}/{shape}.tsv"
+        "benchmarks/sample/{dataset}/{batch}.tsv"
     threads: res("sample", "threads")
     resources:
         mem_mb=res("sample", "mem_mb"),
@@ -42,5 +45,5 @@ rule sample:
     conda:
         ENV
     shell:
-        "steik sample {params.source} {wildcards.shape:q} --options {params.options:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "steik sample {params.source} {params.shapes:q} --options {params.options:q} "
+        "--out {params.outs:q} --record {output:q} > {log:q} 2>&1"
