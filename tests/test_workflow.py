@@ -6,6 +6,7 @@ Each test runs the real `snakemake` of the venv on the repository's Snakefile wi
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -24,6 +25,13 @@ DEMO3D_DEFAULT = 3  # config/config.yaml restricts demo3d to 3 shapes
 DEMO2D_SHAPES = 3  # SPEC 9: circle, L, snowflake
 
 
+def _python_path() -> dict[str, str]:
+    """PYTHONPATH when the suite runs a checkout that is not the installed package (a git
+    worktree): the jobs then import the code under test too."""
+    value = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": value} if value else {}
+
+
 def snakemake(
     workdir: Path, *args: str, timeout: int = 300, cwd: Path | None = None
 ) -> subprocess.CompletedProcess:
@@ -37,7 +45,12 @@ def snakemake(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(workdir)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "OMP_NUM_THREADS": "1",
+            "HOME": str(workdir),
+            **_python_path(),
+        },
         cwd=cwd,
     )
 

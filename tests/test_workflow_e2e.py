@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import ROOT, job_counts, snakemake
+from test_workflow import ROOT, _python_path, job_counts, snakemake
 
 from steik.tables import ROW_COLUMNS
 
@@ -161,7 +161,7 @@ def test_killed_training_resumes_from_checkpoint(tmp_path):
     args = ["--cores", "1", "--configfile", str(path), "--profile",
             str(ROOT / "profiles" / "default"), "--until", "train"]  # fmt: skip
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), *args]
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path), **_python_path()}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     batch = tmp_path / "results" / "demo3d" / "steik" / "batches" / "b"
