@@ -433,3 +433,19 @@ def test_an_absolute_pattern_is_one_line(tmp_path, capsys):
     code, err = _cli(["sample", "mine", "ball", "--folder", folder, "--pattern",
                       f"{folder}/*.ply", "--out", tmp_path / "s.npz"], capsys)  # fmt: skip
     _one_line(code, err, "pattern", f"{folder}/*.ply", "relative to the folder")
+
+
+def test_a_sample_batch_needs_one_out_per_shape(tmp_path, capsys):
+    """`steik sample` samples the workflow's batches in one process; the record comes last."""
+    args = ["sample", "demo3d", "sphere", "torus", "--n-points", "100", "--n-gt", "100",
+            "--n-occ", "100"]  # fmt: skip
+    code, err = _cli([*args, "--out", tmp_path / "a.npz", "--record", tmp_path / "r.json"], capsys)
+    _one_line(code, err, "give one --out per shape: 2 shape(s), 1 --out path(s)")
+    assert list(tmp_path.iterdir()) == []
+    outs = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    assert main([str(a) for a in [*args, "--out", *outs, "--record", tmp_path / "r.json"]]) == 0
+    import json
+
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert record == {"samples": [{"shape": "sphere", "sample": str(outs[0])},
+                                  {"shape": "torus", "sample": str(outs[1])}]}  # fmt: skip
