@@ -373,43 +373,6 @@ def shape_files(wildcards, name):
     return [f"{folder}/{shape}/{name}" for shape in batch_shapes(wildcards)]
 
 
-def _stale_records():
-    """(record, what is missing) of every batch record that exists while a file it stands for
-    is gone: a sample file (samples/batches/<batch>.json) or a model (train.json)."""
-    stale = []
-    for dataset in DATASETS:
-        if STATIC_SHAPES[dataset] is None:
-            continue  # a dataset not fetched yet has no records
-        trained = [run for run in runs(dataset) if parse_run(run)[0] != POISSON]
-        for batch, members in batches(dataset).items():
-            record = Path(sample_record(dataset, batch))
-            if record.exists() and not all(Path(sample_path(dataset, s)).exists() for s in members):
-                stale.append((record, "a sample file of this batch is missing; it is sampled again"))
-            for run in trained:
-                record = batch_dir(dataset, run, batch) / "train.json"
-                if record.exists() and not all(
-                    (RESULTS / dataset / run / shape / "model.pt").exists() for shape in members
-                ):
-                    stale.append((record, "a model of this batch is missing; the batch trains again"))
-    return stale
-
-
-def _force_stale_records():
-    """Redo every batch whose record outlived one of its files.
-
-    A batch job's only declared output is its record, so Snakemake alone would keep the batch
-    'done' and every later stage would fail on the missing file. Naming the record as a file to
-    force (as `--forcerun` does) redoes the batch and what follows from it; nothing is deleted,
-    so a dry run shows the same jobs without changing any file."""
-    stale = _stale_records()
-    for record, why in stale:
-        logger.warning(f"{record}: {why}")
-    if stale:
-        settings = workflow.dag_settings
-        settings.forcerun = frozenset(settings.forcerun) | {str(r) for r, _ in stale}
-
-
-
 def sample_path(dataset, shape):
     return f"{RESULTS}/{dataset}/samples/{shape}.npz"
 
@@ -433,8 +396,6 @@ def sample_records(dataset, selected):
     return sorted({sample_record(dataset, batch_of_shape(dataset, shape)) for shape in selected})
 
 
-_force_stale_records()
-
 
 # ---------------------------------------------------------------- per-dataset stage options
 
@@ -455,12 +416,46 @@ def stage_options(stage, dataset):
 # ---------------------------------------------------------------- inputs and arguments of rules
 
 
+_REDONE = set()
+
+
+def _redo_if_gone(record, files, why):
+    """Run the batch of `record` again when the record exists while one of the per-shape
+    `files` it stands for is gone (deleted by hand).
+
+    A batch job's only declared output is its record, so Snakemake alone would keep the batch
+    'done' and every later stage would fail on the missing file. The record joins the files the
+    job graph forces (as `--forcerun RECORD` would): the batch and what follows from it run
+    again, the job's inputs stay as they were (no rerun loop through Snakemake's provenance
+    checks), nothing is deleted, and a dry run lists the same jobs. Called from the rule's input
+    function, which Snakemake evaluates while it builds the job graph."""
+    if record in _REDONE or not os.path.exists(record) or all(os.path.exists(f) for f in files):
+        return
+    _REDONE.add(record)
+    logger.warning(f"{record}: {why}")
+    workflow.dag.forcefiles.add(record)
+
+
 def sample_inputs(wildcards):
-    """The fetch lock of a registry dataset; the batch's own files for a folder entry."""
+    """The fetch lock of a registry dataset, the batch's own files for a folder entry (and the
+    batch is sampled again when one of its sample files is gone)."""
     if is_folder(wildcards.dataset):
         files = _FOLDER_FILES[wildcards.dataset]
-        return [str(files[shape]) for shape in batch_shapes(wildcards)]
-    return [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
+        inputs = [str(files[shape]) for shape in batch_shapes(wildcards)]
+    else:
+        inputs = [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
+    record = sample_record(wildcards.dataset, wildcards.batch)
+    why = "a sample file of this batch is missing; it is sampled again"
+    _redo_if_gone(record, batch_samples(wildcards), why)
+    return inputs
+
+
+def train_inputs(wildcards):
+    """The batch's sample record (and the batch trains again when one of its models is gone)."""
+    record = str(batch_dir(wildcards.dataset, wildcards.run, wildcards.batch) / "train.json")
+    why = "a model of this batch is missing; the batch trains again"
+    _redo_if_gone(record, shape_files(wildcards, "model.pt"), why)
+    return [batch_sample_record(wildcards)]
 
 
 def dataset_args(dataset):

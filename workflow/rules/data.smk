@@ -47,3 +47,4 @@ rule sample:
     shell:
         "steik sample {params.source} {params.shapes:q} --options {params.options:q} "
         "--out {params.outs:q} --record {output:q} > {log:q} 2>&1"
+

@@ -7,7 +7,7 @@
 
 rule train:
     input:
-        batch_sample_record,
+        train_inputs,
     output:
         f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
     wildcard_constraints:
