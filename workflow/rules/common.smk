@@ -22,7 +22,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from steik.batching import split_batches
+from steik.batching import batch_index, split_batches
 from steik.data.registry import dataset_name, folder_files, list_shapes, read_lock, resolve
 from steik.errors import SteikError
 from steik.methods import POISSON, merged_overrides, parse_run, preset, run_name
@@ -310,7 +310,7 @@ def batches(dataset):
     if dataset not in _BATCHES:
         grouping = split_batches(shapes(dataset), train_option(dataset, "batch_size"))
         _BATCHES[dataset] = grouping
-        _BATCH_OF[dataset] = {shape: name for name, members in grouping.items() for shape in members}
+        _BATCH_OF[dataset] = batch_index(grouping)
     return _BATCHES[dataset]
 
 
