@@ -44,9 +44,7 @@ def split_batches(shapes: Sequence[str], size: int) -> dict[str, list[str]]:
     return dict(sorted(batches.items()))
 
 
-def batch_of(batches: dict[str, list[str]], shape: str) -> str:
-    """The name of the batch holding `shape`."""
-    for name, members in batches.items():
-        if shape in members:
-            return name
-    raise SteikError(f"shape {shape!r} is in no batch")
+def batch_index(batches: dict[str, list[str]]) -> dict[str, str]:
+    """Shape -> the name of its batch: one pass over the batches, so that looking up every
+    shape of a large dataset (the workflow's figures) stays linear."""
+    return {shape: name for name, members in batches.items() for shape in members}

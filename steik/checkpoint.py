@@ -32,15 +32,23 @@ def save_checkpoint(path: str | Path, identity: dict[str, Any], state: dict[str,
     return Path(path)
 
 
+def read_torch_file(path: Path, kind: str, fix: str) -> Any:
+    """The payload of a file `torch.save` wrote, loaded with `weights_only=True` (tensors and
+    plain containers only, so a foreign file can run no code); any failure is one SteikError
+    naming `path` and `fix`. torch's own message is left out: it spans several lines and
+    suggests `weights_only=False`, which must never be used on a file of unknown origin."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # torch raises many types for damaged or foreign files
+        raise SteikError(
+            f"{path}: unreadable {kind} file (damaged, or not a {kind} file steik wrote); {fix}"
+        ) from None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """A checkpoint's payload (identity keys plus `state`); SteikError if it is not readable."""
     path = Path(path)
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged files
-        raise SteikError(
-            f"{path}: unreadable checkpoint ({error}); delete it or train from scratch"
-        ) from None
+    payload = read_torch_file(path, "checkpoint", "delete it or train from scratch")
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise SteikError(f"{path}: not a steik batch checkpoint; delete it or train from scratch")
     return payload

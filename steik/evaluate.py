@@ -47,6 +47,7 @@ from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file
 from steik.model import ModelMeta, check_model_matches_sample, load_model, load_snapshots
 from steik.provenance import steik_version
+from steik.seeds import check_seed
 from steik.tables import (
     CURVE_METRICS,
     ROW_COLUMNS,
@@ -124,8 +125,7 @@ class EvaluationConfig:
     def __post_init__(self) -> None:
         if self.n_samples is not None and self.n_samples < 1:
             raise SteikError(f"--n-samples must be positive, got {self.n_samples}")
-        if self.seed < 0:
-            raise SteikError(f"--seed must be 0 or more, got {self.seed}")
+        check_seed(self.seed)
         if self.curve_samples < 1 or self.chunk < 1:
             raise SteikError("curve_samples and chunk must be positive")
         if self.snapshot_resolution < 2:

@@ -29,11 +29,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling path of `path` (same suffix); rename it to `path` on success.
 
     On an exception the temporary file (or folder) is removed and `path` is left untouched.
-    The suffix is kept so that libraries choosing a format by extension still work.
+    The suffix is kept so that libraries choosing a format by extension still work. Temporaries
+    of `path` that a killed process left behind (kill -9 runs no cleanup) are removed first, so
+    every stage clears its own leftovers when it writes again.
     """
     final = Path(path)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(final)
         prefix, suffix = _temporary_affixes(final)
         fd, tmp_name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
     except OSError as error:
@@ -95,6 +98,17 @@ def _temporary_affixes(final: Path) -> tuple[str, str]:
     return f".{final.stem}.", f".tmp{''.join(final.suffixes)}"
 
 
+NAME_MAX = 255
+"""Longest file name (bytes) of the common file systems (ext4, XFS, btrfs, APFS, NTFS)."""
+
+def longest_name(stem: str) -> int:
+    """Bytes of the longest file name the pipeline makes from a shape name `stem`: the
+    temporary name of its sample file's atomic write (`.<stem>.XXXXXXXX.tmp.npz`; its other
+    files, `<stem>.log` and `<stem>.tsv`, and its folder are shorter)."""
+    prefix, suffix = _temporary_affixes(Path(f"{stem}.npz"))
+    return len(f"{prefix}{'x' * 8}{suffix}".encode())
+
+
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete the temporary siblings that `atomic_path` left for `path` when its process was
     killed before it could clean up (a kill -9 runs no cleanup); returns what was removed."""
@@ -102,8 +116,11 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     if not final.parent.is_dir():
         return []
     prefix, suffix = _temporary_affixes(final)
+    # mkstemp puts exactly eight random characters between prefix and suffix: matching eight
+    # leaves alone the temporaries of other files whose names start alike (`a.1.npz` beside
+    # `a.npz`).
     removed = []
-    for stale in final.parent.glob(f"{glob.escape(prefix)}*{glob.escape(suffix)}"):
+    for stale in final.parent.glob(f"{glob.escape(prefix)}{'?' * 8}{glob.escape(suffix)}"):
         if stale.is_dir():
             shutil.rmtree(stale, ignore_errors=True)
         else:

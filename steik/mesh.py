@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -49,6 +50,11 @@ class NonFiniteOutputError(SteikError):
     """The network returned NaN or infinity somewhere on the grid (a corrupt or broken model)."""
 
 
+MAX_MARGIN = 10.0
+"""Largest margin around the normalised scan: ten times the scan's half-width is far beyond any
+surface a network fits, and a huge margin (1e30) overflows float32 grid coordinates."""
+
+
 @dataclass(frozen=True)
 class ExtractionConfig:
     """How to build the grid and which extraction algorithm to run."""
@@ -71,8 +77,11 @@ class ExtractionConfig:
             raise SteikError(f"--chunk must be positive, got {self.chunk}")
         if self.coarse_resolution < 2:
             raise SteikError(f"coarse_resolution must be at least 2, got {self.coarse_resolution}")
-        if not (self.margin >= 0 and math.isfinite(self.margin)):
-            raise SteikError(f"margin must be a finite number >= 0, got {self.margin}")
+        if not 0 <= self.margin <= MAX_MARGIN:
+            raise SteikError(
+                f"margin must lie in [0, {MAX_MARGIN:g}] (normalised units: the scan spans "
+                f"[-1, 1]), got {self.margin}"
+            )
 
 
 @dataclass(frozen=True)
@@ -378,6 +387,24 @@ class Extraction:
     message: str = ""
 
 
+def _physical_memory() -> int:
+    """Bytes of memory this machine has (the most any grid could ever use)."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_grid_memory(grid: Grid, resolution: int) -> None:
+    """Refuse a grid whose float32 values alone exceed the machine's memory, saying what it would
+    need (both modes assemble the full value grid for marching cubes)."""
+    need = 4 * grid.size
+    have = _physical_memory()
+    if need > have:
+        raise SteikError(
+            f"--resolution {resolution} gives a {'x'.join(map(str, grid.shape))} grid whose "
+            f"values alone need {need / 2**30:.3g} GiB, more than this machine's "
+            f"{have / 2**30:.3g} GiB of memory; lower --resolution"
+        )
+
+
 def extract_surface(
     network: Network,
     points: np.ndarray,
@@ -400,6 +427,7 @@ def extract_surface(
         grid = grid_for_points(points, config.resolution, config.margin)
     else:
         grid = cube_grid(np.asarray(points).shape[1], domain, config.resolution)
+    check_grid_memory(grid, config.resolution)
     if config.multires:
         values, evaluated = evaluate_multires(
             network, grid, device, config.chunk, config.coarse_resolution, n_shapes, shape_index
@@ -458,7 +486,7 @@ def write_surface(
             )
         else:
             faces = cells if extraction.grid.dim == 3 else np.zeros((0, 3), dtype=np.int64)
-            trimesh.Trimesh(vertices, faces, process=False).export(tmp, file_type="ply")
+            write_mesh_ply(tmp, vertices, faces)
     info = {
         "status": extraction.status,
         "message": extraction.message,
@@ -474,6 +502,30 @@ def write_surface(
         **(extra or {}),
     }
     write_json(sidecar_path(path), info)
+
+
+def write_mesh_ply(path: str | Path, vertices: np.ndarray, faces: np.ndarray) -> None:
+    """A binary PLY of a triangle mesh with float64 (`double`) vertices.
+
+    Meshes are stored in original units, which may lie far from the origin (UTM-like
+    coordinates); trimesh's exporter always writes float32 vertices, which keeps only about 7
+    significant digits (a 10 m sphere at y = 5e6 would keep a few dozen distinct y values).
+    trimesh reads this file back as float64.
+    """
+    vertices = np.ascontiguousarray(vertices, dtype="<f8").reshape(-1, 3)
+    faces = np.asarray(faces, dtype="<i4").reshape(-1, 3)
+    header = (
+        "ply\nformat binary_little_endian 1.0\n"
+        f"element vertex {len(vertices)}\n"
+        "property double x\nproperty double y\nproperty double z\n"
+        f"element face {len(faces)}\nproperty list uchar int vertex_indices\nend_header\n"
+    )
+    packed = np.zeros(len(faces), dtype=[("count", "u1"), ("indices", "<i4", (3,))])
+    packed["count"], packed["indices"] = 3, faces
+    with open(path, "wb") as handle:
+        handle.write(header.encode("ascii"))
+        handle.write(vertices.tobytes())
+        handle.write(packed.tobytes())
 
 
 def _polylines(edges: np.ndarray) -> list[np.ndarray]:

@@ -97,11 +97,15 @@ def inside_mesh(
     The winding number is ~1 inside and ~0 outside a closed mesh and degrades gracefully on small
     holes, unlike ray parity.
     """
-    v = np.ascontiguousarray(vertices, dtype=np.float64)
+    v = np.asarray(vertices, dtype=np.float64)
+    # relative to the mesh's centre: the winding number loses its precision on coordinates far
+    # from the origin (a shape at y = 1e9 came out as all outside)
+    origin = (v.min(axis=0) + v.max(axis=0)) / 2 if len(v) else np.zeros(3)
+    v = np.ascontiguousarray(v - origin)
     f = np.ascontiguousarray(faces, dtype=np.int64)
     out = np.empty(len(query), dtype=bool)
     for lo in range(0, len(query), chunk):
-        part = np.ascontiguousarray(query[lo : lo + chunk], dtype=np.float64)
+        part = np.ascontiguousarray(np.asarray(query[lo : lo + chunk], np.float64) - origin)
         out[lo : lo + chunk] = pcu.triangle_soup_fast_winding_number(v, f, part) > 0.5
     return out
 

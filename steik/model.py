@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from steik.checkpoint import read_torch_file
 from steik.data.sample import Sample
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path
@@ -53,10 +54,7 @@ def _read(path: Path, kind: str, expected: str, fix: str) -> dict[str, Any]:
     """A torch file's payload dict, checked for its format tag; SteikError naming `path` else."""
     if not path.is_file():
         raise SteikError(f"{path}: no such {kind} file; {fix}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for damaged or foreign files
-        raise SteikError(f"{path}: unreadable {kind} file ({error}); {fix}") from None
+    payload = read_torch_file(path, kind, fix)
     if not isinstance(payload, dict) or payload.get("format") != expected:
         raise SteikError(f"{path}: not a steik {kind} file ({expected} expected); {fix}")
     return payload

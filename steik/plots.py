@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import torch
 import trimesh
+from matplotlib.backend_bases import FigureCanvasBase
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
@@ -65,10 +66,24 @@ def _grid(runs_shapes: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]
 
 
 def _save(fig: plt.Figure, out: str | Path, dpi: int = 100) -> Path:
+    """Write `fig` to `out` atomically, in the format its extension names."""
+    check_figure_path(out)
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=dpi)
     plt.close(fig)
     return Path(out)
+
+
+def check_figure_path(out: str | Path) -> None:
+    """Refuse an output path whose extension names no image format matplotlib writes (without
+    one, matplotlib would pick PNG and the atomic rename would still fail on the suffix)."""
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(out).suffix.lower().lstrip(".")
+    if suffix not in formats:
+        raise SteikError(
+            f"--out {out}: the figure's format comes from its extension; end the path in .png "
+            f"(or one of {', '.join('.' + f for f in sorted(formats))})"
+        )
 
 
 # ------------------------------------------------------------------ 2D level sets
@@ -354,6 +369,10 @@ def reference_cloud(sample: Sample) -> tuple[np.ndarray, np.ndarray, str]:
     return points, normals, "scan"
 
 
+MIN_PANEL_SIZE = 16
+"""Smallest render panel (pixels a side): below it a shape is a few dots, at 0 a blank figure."""
+
+
 def render_figure(
     meshes: Sequence[str | Path],
     samples: Sequence[str | Path],
@@ -363,6 +382,12 @@ def render_figure(
 ) -> Path:
     """Rows = shapes, columns = ground truth (or the scan, `reference_cloud`) then one column per
     method, all from one view."""
+    if size < MIN_PANEL_SIZE:
+        raise SteikError(
+            f"--size {size}: a panel needs at least {MIN_PANEL_SIZE} pixels a side to show a "
+            "shape; use the default 240"
+        )
+    check_figure_path(out)
     by_shape = {Path(p).stem: load_sample(p) for p in samples}
     keys = [_run_and_shape(p) for p in meshes]
     runs, shapes = _grid(keys)

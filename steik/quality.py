@@ -79,6 +79,9 @@ def quality_figure(
     """Chamfer (log scale) and, where defined, IoU against training seconds per shape: a line per
     neural method through its snapshots, a marker per method without training (its final rows at
     their reconstruction time)."""
+    from steik.plots import check_figure_path
+
+    check_figure_path(out)
     curves = quality_curves(snapshots)
     untrained = rows[(rows["iterations"] == 0) & (rows["status"] == "ok")]
     if curves.empty and untrained.empty:

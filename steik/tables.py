@@ -593,6 +593,11 @@ def write_runtime(tables: Sequence[str | Path], out: str | Path) -> dict[str, Pa
     `.md` / `.html` beside it with the paper's Table 3 rows marked."""
     if not tables:
         raise SteikError("no dataset tables given; pass --tables results/tables/<dataset>.parquet")
+    if Path(out).suffix.lower() != ".parquet":
+        raise SteikError(
+            f"--out {out}: the runtime table is written as Parquet; give a path ending in "
+            ".parquet (its .md and .html go beside it)"
+        )
     needed = ("dataset", "method", "structure", "n_params", "device", "n_points",
               "n_shapes_batch", "ms_per_iter", "train_seconds", "extract_seconds")  # fmt: skip
     rows = read_rows(tables, needed, "dataset table")

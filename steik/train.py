@@ -35,6 +35,7 @@ from steik.methods import MethodConfig, learning_rate
 from steik.model import build_network, load_snapshots, save_model, save_snapshots
 from steik.objectives import objective_for
 from steik.provenance import steik_version, torch_version
+from steik.seeds import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -626,6 +627,7 @@ def train(
     Writes `<out_dir>/<stem>/model.pt` and `train_log.parquet` per input (and `snapshots.pt`
     with `snapshots` fractions, the batch `record` when given) and returns the models' metadata.
     """
+    check_seed(seed)
     shapes = [read_shape(p) for p in sample_paths]
     hooks: list[Hook] = [ProgressHook(quiet), CheckpointHook()]
     if snapshots:

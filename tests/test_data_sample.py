@@ -26,9 +26,9 @@ DTYPES = {
     "normals": np.float32,
     "center": np.float64,
     "scale": np.float64,
-    "gt_points": np.float32,
+    "gt_points": np.float64,
     "gt_normals": np.float32,
-    "occ_points": np.float32,
+    "occ_points": np.float64,
     "occ_labels": np.bool_,
 }
 

@@ -6,7 +6,10 @@ Each test runs the real `snakemake` of the venv on the repository's Snakefile wi
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +25,16 @@ DEMO3D_DEFAULT = 3  # config/config.yaml restricts demo3d to 3 shapes
 DEMO2D_SHAPES = 3  # SPEC 9: circle, L, snowflake
 
 
-def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+def _python_path() -> dict[str, str]:
+    """PYTHONPATH when the suite runs a checkout that is not the installed package (a git
+    worktree): the jobs then import the code under test too."""
+    value = os.environ.get("PYTHONPATH")
+    return {"PYTHONPATH": value} if value else {}
+
+
+def snakemake(
+    workdir: Path, *args: str, timeout: int = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile in `workdir`; output captured as text.
 
     PATH leaves out the venv, as for a user who runs `.venv/bin/snakemake` without activating
@@ -39,8 +51,9 @@ def snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.Compl
             "PATH": "/usr/bin:/bin",
             "OMP_NUM_THREADS": "1",
             "HOME": str(workdir),
-            "PYTHONPATH": str(ROOT),
+            **_python_path(),
         },
+        cwd=cwd,
     )
 
 
@@ -65,7 +78,7 @@ def expected(
     screened Poisson); figure rules are added by the caller."""
     counts = {
         "fetch": fetch,
-        "sample": sum(datasets.values()),
+        "sample": len(datasets),  # one batch per dataset, sampled by one job
         "train": runs,
         "extract": runs,
         "evaluate": runs + poisson,
@@ -181,7 +194,7 @@ def test_shapes_key_and_iteration_scale(tmp_path):
     result = snakemake(tmp_path, "-n", "-p", "--configfile", str(path))
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
-    assert counts["train"] == 7 and counts["sample"] == 2  # one batch per neural method
+    assert counts["train"] == 7 and counts["sample"] == 1  # one batch per neural method
     trains = train_commands(result.stdout)
     assert len(trains) == 7
     # The presets' iterations (10,000; IGR and its variants 100,000; SAL 2,000) x 0.01, as data.
@@ -262,7 +275,8 @@ def test_lint_is_clean(tmp_path):
 
 @pytest.mark.slow
 def test_folder_dataset_dry_run(tmp_path):
-    """An inline folder entry: one sample job per matching file, no fetch, files as inputs."""
+    """An inline folder entry: one sample job for the batch of matching files, no fetch, the
+    files as inputs."""
     import trimesh
 
     scans = tmp_path / "scans"
@@ -280,7 +294,198 @@ def test_folder_dataset_dry_run(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     counts = job_counts(result.stdout)
     assert "fetch" not in counts
-    assert counts["sample"] == 2 and counts["train"] == 2 and counts["tables"] == 1
+    assert counts["sample"] == 1 and counts["train"] == 2 and counts["tables"] == 1
     assert f"--folder {scans} --pattern '*.ply'" in result.stdout
     assert "--out results/mine/steik " in result.stdout
     assert "results/mine/steik/crate/model.pt" in result.stdout
+
+
+# ----------------------------------------------------------------- issue 20
+
+
+def _write_config(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+QUICK_SAMPLE = {"defaults": {"n_points": 300, "n_gt": 300, "n_occ": 300}}
+
+
+@pytest.mark.slow
+def test_roots_with_shell_syntax_and_spaces_reach_the_commands_as_one_word(tmp_path):
+    """`$(...)` in a root runs nothing and a space splits no argument: fetch and sample run
+    for real into the folders named literally; every other rule's command (dry run) passes
+    each path as one word."""
+    results = tmp_path / "r $(touch PWNED) x"
+    resources = tmp_path / "res $(touch PWNED) y"
+    config = _write_config(tmp_path, {
+        "datasets": ["demo3d", "demo2d"], "methods": ["steik", "poisson"],
+        "shapes": {"demo3d": ["sphere"], "demo2d": ["circle"]},
+        "results_root": str(results), "resources_root": str(resources), "sample": QUICK_SAMPLE,
+        "train": {"snapshots": [0.5, 1.0]}, "figures": {"enabled": True},
+    })  # fmt: skip
+    result = snakemake(tmp_path, "-n", "-p", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr + result.stdout
+    commands = [line.split("Shell command: ", 1)[1] for line in result.stdout.splitlines()
+                if line.startswith("Shell command: steik")]  # fmt: skip
+    rules = {shlex.split(c)[1] for c in commands}
+    assert {"fetch", "sample", "train", "extract", "reconstruct", "evaluate", "tables",
+            "runtime", "plot-renders", "plot-losses", "plot-levelsets",
+            "plot-snapshots"} <= rules  # fmt: skip
+    for command in commands:
+        for word in shlex.split(command):
+            if "PWNED" in word:
+                assert word.startswith((str(results), str(resources))), (word, command)
+    config = _write_config(tmp_path, {
+        "datasets": ["demo3d"], "methods": ["steik"], "shapes": ["sphere"],
+        "results_root": str(results), "resources_root": str(resources), "sample": QUICK_SAMPLE,
+    })  # fmt: skip
+    sample = results / "demo3d" / "samples" / "sphere.npz"
+    record = results / "demo3d" / "samples" / "batches" / "b.json"
+    result = snakemake(tmp_path, str(record), "--cores", "1", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert not list(tmp_path.rglob("PWNED"))
+    assert sample.is_file()
+    assert (resources / "demo3d.lock.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"results_root": "."}, "results_root: '.' is the working directory itself"),
+        ({"results_root": ""}, "results_root: '' is the working directory itself"),
+        ({"resources_root": "./"}, "resources_root: './' is the working directory itself"),
+        ({"sample": {"defaults": {"occ_padding": float("nan")}}},
+         "sample.defaults.occ_padding must be a finite number"),
+        ({"experiment": {"mine": "2d"}}, "experiment: mine: the 2d preset is for 2D curves"),
+        ({"datasets": ["demo2d"], "methods": ["poisson"]},
+         "the 2D dataset demo2d has no method to run"),
+        ({"datasets": [{"name": "mine", "kind": "folder", "path": "SCANS",
+                        "pattern": "SCANS/*.ply"}]}, "datasets: mine:"),
+        ({"datasets": [{"name": "mine", "kind": "folder", "path": "LONG"}]},
+         "exceed the file system's 255-byte limit"),
+    ],
+)
+def test_more_config_mistakes_fail_before_any_job(tmp_path, change, message):
+    """Each mistake is one message naming the key, before any job (it used to fail late, with
+    MissingInputException or File name too long, or run on silently)."""
+    scans, long = tmp_path / "scans", tmp_path / "long"
+    scans.mkdir()
+    long.mkdir()
+    (scans / "ball.ply").write_text("")
+    (long / "ball.ply").write_text("")
+    (long / f"{'x' * 240}.ply").write_text("")
+    config = {"datasets": ["demo3d", {"name": "mine", "kind": "folder", "path": str(scans)}],
+              "methods": ["steik"], **change}  # fmt: skip
+    text = yaml.safe_dump(config).replace("SCANS", str(scans)).replace("LONG", str(long))
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    result = snakemake(tmp_path, "-n", "--configfile", str(path))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "invalid workflow config" in output, output
+    assert message in output, output
+    if "pattern" in text:
+        assert "relative to the folder" in output
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "results").exists()
+
+
+_COMMAND = r"`([^`]*--config [^`]*)`|((?:\.venv/bin/)?snakemake [^`#\n]*)"
+"""A `--config ...` example in backticks, or a snakemake command line up to its comment."""
+
+
+def _documented_commands() -> list[str]:
+    """Every `snakemake` command line of docs/workflow.md and config/README.md (continuation
+    lines joined, comments dropped); a bare `--config ...` example runs on the default config."""
+    commands = []
+    for doc in ("docs/workflow.md", "config/README.md"):
+        text = (ROOT / doc).read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            for match in re.finditer(_COMMAND, line):
+                command = (match[1] or match[2]).strip()
+                if "KEY=VALUE" in command:
+                    continue  # the syntax, not an example
+                if not command.startswith((".venv/bin/snakemake", "snakemake")):
+                    command = f"snakemake {command}"
+                commands.append(command)
+    return commands
+
+
+def test_the_docs_show_commands_to_check():
+    commands = _documented_commands()
+    assert any("train='{iterations_scale: 0.05}'" in c for c in commands), commands
+    assert any(c == "snakemake --config train='{iterations_scale: 0.01}'" for c in commands)
+    assert len(commands) >= 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", [*_documented_commands(), "snakemake --config 'seeds=[0,1]'"])
+def test_every_documented_command_dry_runs(tmp_path, command):
+    """What the docs tell a user to type works (as a dry run); nested `--config` values keep
+    their YAML types. `--report` needs a finished run: tests/test_workflow_e2e.py builds one."""
+    words = shlex.split(command)[1:]
+    if "--report" in words:
+        pytest.skip("a report needs a finished run (built in test_workflow_e2e.py)")
+    if "conda" in words and shutil.which("conda") is None:
+        pytest.skip("`--sdm conda` needs conda, which this machine lacks")
+    if "--configfile" not in words:  # the default config, which the Snakefile reads from the
+        words += ["--configfile", str(ROOT / "config" / "config.yaml")]  # repository root
+    result = snakemake(tmp_path, "-n", "-p", *words, cwd=ROOT)  # paths as typed in the repository
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert ("Unlocked working directory" if "--unlock" in words else "Job stats:") in output
+    if "iterations_scale" in command:
+        # every preset runs at most 100,000 iterations (IGR); scaled, at most 100,000 x scale
+        scale = float(re.search(r"iterations_scale: ([0-9.]+)", command)[1])
+        trains = train_commands(result.stdout)
+        iterations = {_overrides_of(line).get("iterations") for line in trains}
+        assert iterations and all(i is not None and i <= 100_000 * scale for i in iterations)
+    if "seeds=[0,1]" in command:
+        seeds = {line.split("--seed ")[1].split()[0] for line in train_commands(result.stdout)}
+        assert {"0", "1"} <= seeds  # demo2d keeps its own three seeds
+
+
+_COUNTING = """
+import sys
+import steik.batching, steik.data.registry
+calls = {"split_batches": 0, "folder_files": 0}
+def counted(module, name):
+    original = getattr(module, name)
+    def wrapper(*args, **kwargs):
+        calls[name] += 1
+        return original(*args, **kwargs)
+    setattr(module, name, wrapper)
+counted(steik.batching, "split_batches")
+counted(steik.data.registry, "folder_files")
+from snakemake.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    print("CALLS", calls["split_batches"], calls["folder_files"], file=sys.stderr)
+"""
+
+
+@pytest.mark.slow
+def test_batches_and_folder_files_are_computed_once_per_run(tmp_path):
+    """Building the DAG of a 300-shape folder dataset globs the folder and splits the batches
+    once (they were recomputed for every job: quadratic in the number of shapes; the timing up
+    to 50,000 shapes is bench/bench_dag.py's, in docs/workflow.md)."""
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i in range(300):
+        (scans / f"s{i:04d}.ply").touch()
+    config = _write_config(tmp_path, {
+        "datasets": [{"name": "mine", "kind": "folder", "path": str(scans)}],
+        "methods": ["steik"], "train": {"batch_size": 16},
+    })  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", _COUNTING, "-s", str(ROOT / "Snakefile"), "--directory",
+         str(tmp_path), "-n", "--configfile", str(config)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = job_counts(result.stdout + result.stderr)
+    assert counts["sample"] == counts["train"] >= 300 // 16  # one sample job per batch
+    split, globbed = map(int, result.stderr.split("CALLS ")[1].split()[:2])
+    assert split == 1 and globbed == 1, (split, globbed)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import ROOT, job_counts, snakemake
+from test_workflow import ROOT, _python_path, job_counts, snakemake
 
 from steik.tables import ROW_COLUMNS
 
@@ -161,7 +161,7 @@ def test_killed_training_resumes_from_checkpoint(tmp_path):
     args = ["--cores", "1", "--configfile", str(path), "--profile",
             str(ROOT / "profiles" / "default"), "--until", "train"]  # fmt: skip
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), *args]
-    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "HOME": str(tmp_path), **_python_path()}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     batch = tmp_path / "results" / "demo3d" / "steik" / "batches" / "b"
@@ -300,3 +300,33 @@ def test_folder_files_with_dashes_and_spaces_run_end_to_end(tmp_path):
     markdown = (tmp_path / "results" / "tables" / "mine.md").read_text()
     assert "my scan.ply" in markdown and "| file" in markdown
     assert (tmp_path / "results" / "mine" / "siren_wo_n" / "scan-01" / "mesh.ply").is_file()
+
+
+@pytest.mark.slow
+def test_deleted_models_and_samples_are_made_again(tiny_run):
+    """After a full run, a deleted model.pt makes its batch train again, and a deleted sample
+    file its batch sample again (their batch records alone used to keep the batches 'done', and
+    every later stage failed on the missing file); then nothing is left to do."""
+    workdir, config = tiny_run
+    results = workdir / "results" / "demo3d"
+    model = results / "steik" / "sphere" / "model.pt"
+    model.unlink()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "a model of this batch is missing; the batch trains again" in output
+    counts = job_counts(output)
+    assert counts["train"] == 1 and counts["extract"] == 1 and counts["evaluate"] == 1
+    assert "sample" not in counts
+    sample = results / "samples" / "sphere.npz"
+    sample.unlink()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    output = result.stdout + result.stderr
+    assert "a sample file of this batch is missing; it is sampled again" in output
+    counts = job_counts(output)
+    assert counts["sample"] == 1 and counts["train"] == 2  # both methods of demo3d
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert model.is_file() and sample.is_file()
+    result = snakemake(workdir, "-n", "--configfile", str(config))
+    assert "Nothing to be done" in result.stdout + result.stderr

@@ -52,6 +52,11 @@ def check_points(points: np.ndarray, where: str | Path, dim: int | None = 3) -> 
         raise SteikError(f"{where}: expected points of shape {want}, found {array.shape}")
     if len(array) == 0:
         raise SteikError(f"{where}: the file holds zero points")
+    if not (np.issubdtype(array.dtype, np.number) and not np.iscomplexobj(array)):
+        raise SteikError(
+            f"{where}: coordinates must be real numbers, found values of type {array.dtype}; "
+            "write the points as floats"
+        )
     array = array.astype(np.float64)
     bad = ~np.isfinite(array).all(axis=1)
     if bad.any():
@@ -64,26 +69,53 @@ def check_points(points: np.ndarray, where: str | Path, dim: int | None = 3) -> 
     if extent == 0:
         raise SteikError(f"{where}: all {len(array)} points are equal; a surface needs an extent")
     if array.shape[1] == 3:
-        singular = np.linalg.svd(
-            centred[:: max(1, len(array) // 200_000)] / extent, compute_uv=False
-        )
-        if len(singular) < 3 or singular[2] <= _FLAT_TOLERANCE * singular[0]:
-            raise SteikError(
-                f"{where}: all points lie in one plane (or line); a 3D surface needs volume"
-            )
+        check_volume(centred / extent, where)
     return array
+
+
+def check_volume(points: np.ndarray, where: str | Path) -> None:
+    """Raise naming `where` when 3D `points [N, 3]` (not all equal) lie in one plane or line.
+
+    Shared by the readers and the sample-file check, so that a cloud `steik sample` refuses is
+    refused by every command that reads a sample file too.
+    """
+    data = np.asarray(points, dtype=np.float64)
+    centred = data - data.mean(axis=0)
+    centred = centred / max(float(np.abs(centred).max()), np.finfo(float).tiny)
+    singular = np.linalg.svd(centred[:: max(1, len(data) // 200_000)], compute_uv=False)
+    if len(singular) < 3 or singular[2] <= _FLAT_TOLERANCE * singular[0]:
+        raise SteikError(
+            f"{where}: all points lie in one plane (or line); a 3D surface needs volume"
+        )
 
 
 def _check_normals(normals: np.ndarray | None, count: int, where: str | Path) -> np.ndarray | None:
     """Validate optional normals against the number of points."""
     if normals is None:
         return None
+    if not np.issubdtype(np.asarray(normals).dtype, np.number):
+        kind = np.asarray(normals).dtype
+        raise SteikError(f"{where}: normals must be real numbers, found values of type {kind}")
     normals = np.asarray(normals, dtype=np.float64)
     if normals.shape[0] != count or normals.ndim != 2:
         raise SteikError(f"{where}: {normals.shape} normals for {count} points")
     if not np.isfinite(normals).all():
         raise SteikError(f"{where}: the normals contain NaN or inf")
+    check_normal_lengths(normals, where)
     return normals
+
+
+def check_normal_lengths(normals: np.ndarray, where: str | Path) -> None:
+    """Raise naming `where` when some normals have (almost) zero length: they give no direction,
+    and scaling them to unit length is impossible (Poisson and normal-supervised training would
+    read them as data)."""
+    length = np.linalg.norm(np.asarray(normals, dtype=np.float64), axis=1)
+    zero = ~(length > 1e-12)
+    if zero.any():
+        raise SteikError(
+            f"{where}: {int(zero.sum())} normal(s) have zero length, first at row "
+            f"{int(np.argmax(zero))}; fix them or leave the normals out of the file"
+        )
 
 
 def _load_trimesh(path: Path) -> trimesh.Trimesh | trimesh.PointCloud:

@@ -35,6 +35,7 @@ from typing import Any
 from steik.data import io
 from steik.data.shapes2d import SHAPES_2D
 from steik.errors import SteikError
+from steik.fileio import NAME_MAX, longest_name
 
 KINDS = ("download", "generated", "folder")
 PAPER_TABLES = ("none", "srb", "shapenet")
@@ -300,14 +301,34 @@ def folder_files(dataset: Dataset) -> dict[str, Path]:
             f"folder dataset {dataset.name!r}: {root} is not a directory; fix its `path`"
         )
     pattern = dataset.pattern or "*.ply"
+    if Path(pattern).is_absolute() or Path(pattern).anchor:
+        raise SteikError(
+            f"folder dataset {dataset.name!r}: pattern {pattern!r} is an absolute path; give it "
+            f"relative to the folder {root} (for example '*.ply')"
+        )
+    try:
+        matches = sorted(p for p in root.glob(pattern) if p.is_file())
+    except (ValueError, NotImplementedError) as error:  # pathlib's refusals of odd patterns
+        raise SteikError(
+            f"folder dataset {dataset.name!r}: pattern {pattern!r} is not a usable glob "
+            f"({error}); give one relative to the folder, such as '*.ply'"
+        ) from None
     files: dict[str, Path] = {}
-    for path in sorted(p for p in root.glob(pattern) if p.is_file()):
+    for path in matches:
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             raise SteikError(
                 f"folder dataset {dataset.name!r}: {path} has an unsupported format; narrow the "
                 f"pattern {pattern!r} to {', '.join(FOLDER_SUFFIXES)} files"
             )
         name = shape_name(path.stem)
+        if longest_name(name) > NAME_MAX:
+            allowed = len(name.encode()) - (longest_name(name) - NAME_MAX)
+            raise SteikError(
+                f"folder dataset {dataset.name!r}: the name of {path.name[:40]}... is "
+                f"{len(name.encode())} bytes; outputs named after it (and their temporary "
+                f"names) would exceed the file system's {NAME_MAX}-byte limit; rename the file "
+                f"to at most {allowed} characters before its extension"
+            )
         if name in files:
             raise SteikError(
                 f"folder dataset {dataset.name!r}: {files[name].name} and {path.name} both give "

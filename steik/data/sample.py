@@ -11,9 +11,9 @@ ground truth that evaluation compares against. The file is a plain `.npz` (read 
 | `normals` | float32 [N, d] | optional: unit normals of the scan points |
 | `center` | float64 [d] | original = points * scale + center |
 | `scale` | float64 [] | |
-| `gt_points` | float32 [M, d] | optional: dense ground-truth surface samples, original units |
+| `gt_points` | float64 [M, d] | optional: dense ground-truth surface samples, original units |
 | `gt_normals` | float32 [M, d] | optional: unit normals at `gt_points` (mesh or exact curve) |
-| `occ_points` | float32 [Q, d] | optional: IoU test points, original units |
+| `occ_points` | float64 [Q, d] | optional: IoU test points, original units |
 | `occ_labels` | bool [Q] | optional: True = inside the ground truth |
 | `dataset`, `shape` | str | identifiers |
 | `ground_truth` | str | `mesh`, `points`, `shapenet` or `none` (see below) |
@@ -58,6 +58,9 @@ from steik.fileio import atomic_path, sha256_file
 GROUND_TRUTH_KINDS: tuple[str, ...] = ("mesh", "points", "shapenet", "none")
 _STRING_KEYS = ("dataset", "shape", "ground_truth", "source", "source_sha256")
 _OPTIONAL_ARRAYS = ("normals", "gt_points", "gt_normals", "occ_points", "occ_labels")
+_DTYPES = {"gt_points": np.float64, "occ_points": np.float64, "occ_labels": bool}
+"""Optional arrays not stored as float32: those in original units stay float64, since a shape
+far from the origin (UTM-like coordinates) keeps only about 7 significant digits in float32."""
 
 
 @dataclass
@@ -77,11 +80,11 @@ class Sample:
     normals: np.ndarray | None = None
     """float32 `[N, d]`: unit normals of the scan points."""
     gt_points: np.ndarray | None = None
-    """float32 `[M, d]`: ground-truth surface samples, original units."""
+    """float64 `[M, d]`: ground-truth surface samples, original units."""
     gt_normals: np.ndarray | None = None
     """float32 `[M, d]`: unit normals at gt_points."""
     occ_points: np.ndarray | None = None
-    """float32 `[Q, d]`: IoU test points, original units."""
+    """float64 `[Q, d]`: IoU test points, original units."""
     occ_labels: np.ndarray | None = None
     """bool `[Q]`: True = inside."""
 
@@ -135,6 +138,10 @@ class SampleConfig:
             raise SteikError(f"--seed must be 0 or more, got {self.seed}")
         if not 0.0 <= self.near_fraction <= 1.0:
             raise SteikError(f"near_fraction must lie in [0, 1], got {self.near_fraction}")
+        for name in ("occ_padding", "near_sigma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise SteikError(f"{name} must be a finite number >= 0, got {value}")
 
 
 def normalise(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -171,6 +178,18 @@ def _surface(
     return np.asarray(points), np.asarray(mesh.face_normals[face_index])
 
 
+def outward(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """A copy of `mesh` with consistent winding and outward normals (per connected piece).
+
+    The IoU labels come from the winding number and the ground-truth normals from the faces, so
+    a mesh exported inside out (flipped winding) would label every point outside and point
+    every normal inward; trimesh re-orients it so that such a file gives the same sample as the
+    correctly wound one."""
+    oriented = mesh.copy()
+    trimesh.repair.fix_normals(oriented, multibody=True)
+    return oriented
+
+
 def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.ndarray]:
     """Scan, ground truth and IoU arrays (see module docstring) of a watertight mesh.
 
@@ -179,6 +198,7 @@ def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.nda
     """
     if len(mesh.faces) == 0:
         raise SteikError("a mesh ground truth needs faces; this mesh has none")
+    mesh = outward(mesh)
     scan_rng, noise_rng, gt_rng, occ_rng, near_rng = _streams(config.seed, 5)
     diagonal = float(np.linalg.norm(mesh.extents))
     scan, scan_normals = _surface(mesh, config.n_points, scan_rng)
@@ -196,8 +216,8 @@ def sample_mesh(mesh: trimesh.Trimesh, config: SampleConfig) -> dict[str, np.nda
         occ = np.concatenate([occ, near])
     arrays = _arrays(points, scan_normals, center, scale, gt, gt_normals)
     if n_occ > 0:  # --n-occ 0: no IoU points at all
-        arrays["occ_points"] = occ.astype(np.float32)
-        arrays["occ_labels"] = metrics.inside_mesh(mesh.vertices, mesh.faces, arrays["occ_points"])
+        arrays["occ_points"] = occ
+        arrays["occ_labels"] = metrics.inside_mesh(mesh.vertices, mesh.faces, occ)
     return arrays
 
 
@@ -215,7 +235,7 @@ def _arrays(
         "normals": normals.astype(np.float32),
         "center": center,
         "scale": np.float64(scale),
-        "gt_points": gt.astype(np.float32),
+        "gt_points": gt.astype(np.float64),
         "gt_normals": gt_normals.astype(np.float32),
     }
 
@@ -255,8 +275,9 @@ def scan_sample(points: np.ndarray, normals: np.ndarray | None = None) -> dict[s
     out["points"], out["center"], scale = normalise(points)
     out["scale"] = np.float64(scale)
     if normals is not None:
+        # the readers refuse zero-length normals, so every row can be scaled to unit length
         length = np.linalg.norm(normals, axis=1, keepdims=True)
-        out["normals"] = (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+        out["normals"] = (normals / length).astype(np.float32)
     return out
 
 
@@ -273,7 +294,7 @@ def write_sample(path: str | Path, sample: Sample) -> Path:
     for key in _OPTIONAL_ARRAYS:
         value = getattr(sample, key)
         if value is not None:
-            arrays[key] = np.asarray(value, dtype=bool if key == "occ_labels" else np.float32)
+            arrays[key] = np.asarray(value, dtype=_DTYPES.get(key, np.float32))
     final = Path(path)
     if final.suffix != ".npz":
         raise SteikError(f"sample output {final} must end in .npz")
@@ -357,6 +378,8 @@ def _check(sample: Sample, where: str) -> None:
             f"{where}: the {len(points)} point(s) are all at one place, so there is no surface to "
             "fit; check the scan"
         )
+    if d == 3:
+        io.check_volume(points, where)
     center = np.asarray(sample.center)
     if center.shape != (d,) or not np.isfinite(center).all():
         raise SteikError(f"{where}: `center` must be {d} finite numbers, got {center.tolist()}")
@@ -380,6 +403,14 @@ def _check(sample: Sample, where: str) -> None:
         value, ref = getattr(sample, key), getattr(sample, base)
         if value is not None and (ref is None or len(value) != len(ref)):
             raise SteikError(f"{where}: `{key}` must have one row per row of `{base}`")
+    if sample.normals is not None:
+        length = np.linalg.norm(np.asarray(sample.normals, dtype=np.float64), axis=1)
+        if not (np.abs(length - 1.0) < 1e-3).all():
+            bad = int(np.argmax(~(np.abs(length - 1.0) < 1e-3)))
+            raise SteikError(
+                f"{where}: `normals` must have unit length, row {bad} has length "
+                f"{length[bad]:.3g}; fix the scan's normals and re-sample"
+            )
     if (sample.occ_points is None) != (sample.occ_labels is None) or (
         sample.occ_labels is not None and np.shape(sample.occ_labels) != (len(sample.occ_points),)
     ):

@@ -10,6 +10,7 @@
 # built from the config's typed values, never re-parsed from flag strings.
 
 import json
+import math
 import os
 import shlex
 import shutil
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
-from steik.batching import batch_of, split_batches
+from steik.batching import batch_index, split_batches
 from steik.data.registry import (
     dataset_name,
     folder_files,
@@ -31,6 +33,40 @@ from steik.data.registry import (
 )
 from steik.errors import SteikError
 from steik.methods import POISSON, merged_overrides, parse_run, preset, run_name
+
+
+def _typed_command_line_config():
+    """Read the lists and mappings given with `--config KEY=VALUE` again, with YAML's typed loader.
+
+    Snakemake reads a nested value with YAML's base loader, which keeps every scalar a string
+    (`train='{iterations_scale: 0.05}'` gives '0.05', `seeds=[0,1]` gives ['0', '1']), so the
+    schema would refuse the documented commands; top-level scalars it already types itself."""
+    import yaml
+    from snakemake.utils import update_config
+
+    for argument in workflow.config_settings.config_args or ():
+        key, separator, text = str(argument).partition("=")
+        if not separator or not isinstance(config.get(key), (dict, list)):
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            continue  # the schema names the key with the value Snakemake read
+        if isinstance(value, type(config[key])):
+            update_config(config, {key: value})
+
+
+def _non_finite(value, where=""):
+    """The key path of the first NaN or infinite number in `value` (None if there is none): the
+    schema's `minimum` and `maximum` let NaN through (`.nan` in YAML)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "top level"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
 
 
 def _validate_config():
@@ -50,8 +86,21 @@ def _validate_config():
             f"(see config/README.md)"
         )
     validate(config, schema=str(schema_path))
+    where = _non_finite(config)
+    if where is not None:
+        raise WorkflowError(
+            f"invalid workflow config: {where} must be a finite number, not NaN or infinity "
+            "(see config/README.md)"
+        )
+    for key in ("results_root", "resources_root"):
+        if os.path.normpath(config[key].strip() or ".") == ".":
+            raise WorkflowError(
+                f"invalid workflow config: {key}: {config[key]!r} is the working directory "
+                f"itself; name a folder inside it (default {key.split('_')[0]})"
+            )
 
 
+_typed_command_line_config()
 _validate_config()
 
 # Rules call `steik`. When Snakemake runs from a virtual environment that was not activated
@@ -89,8 +138,9 @@ def _fail(message):
 
 
 def as_json(mapping):
-    """A mapping as one shell word of JSON (typed values cross to the command unchanged)."""
-    return shlex.quote(json.dumps(mapping, sort_keys=True, separators=(",", ":")))
+    """A mapping as JSON text (typed values cross to the command unchanged); the rules quote it
+    with `:q` like every other argument."""
+    return json.dumps(mapping, sort_keys=True, separators=(",", ":"))
 
 
 # ---------------------------------------------------------------- datasets and shapes
@@ -108,6 +158,8 @@ for _entry in config["datasets"]:
     ENTRIES[_name] = _entry
 DATASETS = list(ENTRIES)
 DATASET_INFO = {name: resolve(entry) for name, entry in ENTRIES.items()}
+_FOLDER_FILES = {}
+"""Shape -> file of each folder dataset, globbed once per run (every sample job needs its file)."""
 
 
 def _check_dataset_keys(key, mapping):
@@ -147,6 +199,9 @@ def _static_shapes(dataset):
     if info.kind != "folder" and not info.shapes and read_lock(dataset, str(RESOURCES)) is None:
         return None
     try:
+        if info.kind == "folder":
+            _FOLDER_FILES[dataset] = folder_files(info)
+            return list(_FOLDER_FILES[dataset])
         return list(list_shapes(ENTRIES[dataset], str(RESOURCES)))
     except SteikError as error:
         _fail(f"datasets: {dataset}: {error}")
@@ -156,16 +211,19 @@ def _restrict(dataset, available, strict):
     """The shapes of `dataset` to run under the `shapes` key (`strict`: unknown names fail)."""
     restriction = config["shapes"]
     if isinstance(restriction, list):
-        return [s for s in available if s in restriction] if restriction else list(available)
+        chosen = set(restriction)
+        return [s for s in available if s in chosen] if restriction else list(available)
     wanted = restriction.get(dataset)
     if wanted is None:
         return list(available)
-    missing = [shape for shape in wanted if shape not in available]
+    known = set(available)
+    missing = [shape for shape in wanted if shape not in known]
     if missing and strict:
         _fail(
             f"shapes: {dataset}: {', '.join(missing)} not in the dataset; its shapes are "
             f"{', '.join(available)}"
         )
+    wanted = set(wanted)
     return [s for s in available if s in wanted]
 
 
@@ -221,6 +279,14 @@ def train_option(dataset, key):
     return config["seeds"] if key == "seeds" else config["train"][key]
 
 
+for _d in DATASETS:
+    if (experiment(_d) == "2d") != (dimension(_d) == 2):
+        _fail(
+            f"experiment: {_d}: the {experiment(_d)} preset is for "
+            f"{'2D curves' if experiment(_d) == '2d' else '3D shapes'}, but {_d}'s shapes are "
+            f"{dimension(_d)}D; use {'2d' if dimension(_d) == 2 else 'srb, shapenet or scene'}"
+        )
+
 METHODS = list(config["methods"])
 NEURAL = [m for m in METHODS if m != POISSON]
 """Methods that train a network (screened Poisson reconstructs without one)."""
@@ -231,6 +297,14 @@ def methods_of(dataset, neural_only=False):
     if neural_only or dimension(dataset) != 3:
         return list(NEURAL)
     return list(METHODS)
+
+
+for _d in DATASETS:
+    if not methods_of(_d):
+        _fail(
+            f"methods: screened Poisson ({POISSON}) reconstructs 3D shapes only, so the 2D "
+            f"dataset {_d} has no method to run; add a neural method or remove {_d} from datasets"
+        )
 
 
 def _overrides(dataset, method):
@@ -248,9 +322,25 @@ def _method_config(dataset, method):
 METHOD_CONFIG = {(d, m): _method_config(d, m) for d in DATASETS for m in NEURAL}
 
 
+_BATCHES = {}
+_BATCH_OF = {}
+
+
 def batches(dataset):
-    """Batch name -> shapes of `dataset` (the same for every method and seed)."""
-    return split_batches(shapes(dataset), train_option(dataset, "batch_size"))
+    """Batch name -> shapes of `dataset` (the same for every method and seed), computed once per
+    run: every job's input function asks for it, and recomputing it per job made building the
+    DAG grow with the square of the number of shapes."""
+    if dataset not in _BATCHES:
+        grouping = split_batches(shapes(dataset), train_option(dataset, "batch_size"))
+        _BATCHES[dataset] = grouping
+        _BATCH_OF[dataset] = batch_index(grouping)
+    return _BATCHES[dataset]
+
+
+def batch_of_shape(dataset, shape):
+    """The batch of `shape` in `dataset` (a lookup, not a search)."""
+    batches(dataset)
+    return _BATCH_OF[dataset][shape]
 
 
 def batch_shapes(wildcards):
@@ -300,19 +390,34 @@ def batch_files(dataset, name, run_list=None):
 
 
 def shape_files(wildcards, name):
-    """`<shape>/<name>` of every shape of the job's batch, in batch order."""
-    return [
-        str(RESULTS / wildcards.dataset / wildcards.run / shape / name)
-        for shape in batch_shapes(wildcards)
-    ]
+    """`<shape>/<name>` of every shape of the job's batch, in batch order (string joins: these
+    lists are built for every job, and pathlib made up a noticeable share of a large DAG)."""
+    folder = f"{RESULTS}/{wildcards.dataset}/{wildcards.run}"
+    return [f"{folder}/{shape}/{name}" for shape in batch_shapes(wildcards)]
 
 
 def sample_path(dataset, shape):
-    return str(RESULTS / dataset / "samples" / f"{shape}.npz")
+    return f"{RESULTS}/{dataset}/samples/{shape}.npz"
+
+
+def sample_record(dataset, batch):
+    """The record of the sample job of a batch (its sample files are not declared outputs)."""
+    return f"{RESULTS}/{dataset}/samples/batches/{batch}.json"
 
 
 def batch_samples(wildcards):
+    """The sample files of the job's batch, in batch order."""
     return [sample_path(wildcards.dataset, s) for s in batch_shapes(wildcards)]
+
+
+def batch_sample_record(wildcards):
+    return sample_record(wildcards.dataset, wildcards.batch)
+
+
+def sample_records(dataset, selected):
+    """The sample records of the batches holding the `selected` shapes (figures)."""
+    return sorted({sample_record(dataset, batch_of_shape(dataset, shape)) for shape in selected})
+
 
 
 # ---------------------------------------------------------------- per-dataset stage options
@@ -334,21 +439,55 @@ def stage_options(stage, dataset):
 # ---------------------------------------------------------------- inputs and arguments of rules
 
 
+_REDONE = set()
+
+
+def _redo_if_gone(record, files, why):
+    """Run the batch of `record` again when the record exists while one of the per-shape
+    `files` it stands for is gone (deleted by hand).
+
+    A batch job's only declared output is its record, so Snakemake alone would keep the batch
+    'done' and every later stage would fail on the missing file. The record joins the files the
+    job graph forces (as `--forcerun RECORD` would): the batch and what follows from it run
+    again, the job's inputs stay as they were (no rerun loop through Snakemake's provenance
+    checks), nothing is deleted, and a dry run lists the same jobs. Called from the rule's input
+    function, which Snakemake evaluates while it builds the job graph."""
+    if record in _REDONE or not os.path.exists(record) or all(os.path.exists(f) for f in files):
+        return
+    _REDONE.add(record)
+    logger.warning(f"{record}: {why}")
+    workflow.dag.forcefiles.add(record)
+
+
 def sample_inputs(wildcards):
-    """The fetch lock of a registry dataset; the shape's own file for a folder entry."""
+    """The fetch lock of a registry dataset, the batch's own files for a folder entry (and the
+    batch is sampled again when one of its sample files is gone)."""
     if is_folder(wildcards.dataset):
-        files = folder_files(DATASET_INFO[wildcards.dataset])
-        return [str(files[wildcards.shape])]
-    return [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
+        files = _FOLDER_FILES[wildcards.dataset]
+        inputs = [str(files[shape]) for shape in batch_shapes(wildcards)]
+    else:
+        inputs = [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
+    record = sample_record(wildcards.dataset, wildcards.batch)
+    why = "a sample file of this batch is missing; it is sampled again"
+    _redo_if_gone(record, batch_samples(wildcards), why)
+    return inputs
+
+
+def train_inputs(wildcards):
+    """The batch's sample record (and the batch trains again when one of its models is gone)."""
+    record = str(batch_dir(wildcards.dataset, wildcards.run, wildcards.batch) / "train.json")
+    why = "a model of this batch is missing; the batch trains again"
+    _redo_if_gone(record, shape_files(wildcards, "model.pt"), why)
+    return [batch_sample_record(wildcards)]
 
 
 def dataset_args(dataset):
     """How `steik sample` names the dataset: a registry name, or the folder entry's fields."""
     entry = ENTRIES[dataset]
     if not is_folder(dataset):
-        return f"{dataset} --root {shlex.quote(str(RESOURCES))}"
+        return shlex.join([dataset, "--root", str(RESOURCES)])
     pattern = entry.get("pattern", "*.ply")
-    return f"{dataset} --folder {shlex.quote(entry['path'])} --pattern {shlex.quote(pattern)}"
+    return shlex.join([dataset, "--folder", entry["path"], "--pattern", pattern])
 
 
 def train_args(wildcards):
@@ -357,13 +496,13 @@ def train_args(wildcards):
     dataset = wildcards.dataset
     snapshots = train_option(dataset, "snapshots")
     args = [
-        f"--method {method} --experiment {experiment(dataset)} --seed {seed}",
-        f"--device {config['train']['device']}",
-        f"--overrides {as_json(_overrides(dataset, method))}",
-    ]
+        "--method", method, "--experiment", experiment(dataset), "--seed", str(seed),
+        "--device", config["train"]["device"],
+        "--overrides", as_json(_overrides(dataset, method)),
+    ]  # fmt: skip
     if snapshots:
-        args.append("--snapshots " + ",".join(str(f) for f in snapshots))
-    return " ".join(args)
+        args += ["--snapshots", ",".join(str(f) for f in snapshots)]
+    return shlex.join(args)
 
 
 def poisson_options():
@@ -388,8 +527,7 @@ def figure_batches(dataset, renders=False):
     selected = shapes(dataset)
     if renders:
         selected = selected[: config["figures"]["render_shapes"]]
-    grouping = batches(dataset)
-    return [(shape, batch_of(grouping, shape)) for shape in selected]
+    return [(shape, batch_of_shape(dataset, shape)) for shape in selected]
 
 
 def figure_records(dataset, record, renders=False):

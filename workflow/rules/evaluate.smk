@@ -7,11 +7,12 @@
 rule evaluate:
     input:
         extracted=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/extract.json",
-        samples=batch_samples,
+        sampled=batch_sample_record,
     output:
         rows=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/metrics.parquet",
         snapshots=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/snapshot_metrics.parquet",
     params:
+        samples=batch_samples,
         meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
         models=lambda wildcards: (
             [] if wildcards.run == POISSON else shape_files(wildcards, "model.pt")
@@ -30,6 +31,6 @@ rule evaluate:
     conda:
         ENV
     shell:
-        "steik evaluate --mesh {params.meshes} --model {params.models} --sample {input.samples} "
-        "--out {params.outs} --options {params.options} --device {params.device} "
-        "--table {output.rows} --snapshot-table {output.snapshots} > {log} 2>&1"
+        "steik evaluate --mesh {params.meshes:q} --model {params.models:q} --sample {params.samples:q} "
+        "--out {params.outs:q} --options {params.options:q} --device {params.device:q} "
+        "--table {output.rows:q} --snapshot-table {output.snapshots:q} > {log:q} 2>&1"

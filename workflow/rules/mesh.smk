@@ -8,10 +8,11 @@
 rule extract:
     input:
         trained=f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
-        samples=batch_samples,
+        sampled=batch_sample_record,
     output:
         f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/extract.json",
     params:
+        samples=batch_samples,
         models=lambda wildcards: shape_files(wildcards, "model.pt"),
         meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
         options=lambda wildcards: as_json(stage_options("extract", wildcards.dataset)[0]),
@@ -30,18 +31,19 @@ rule extract:
     conda:
         ENV
     shell:
-        "steik extract --model {params.models} --sample {input.samples} --out {params.meshes} "
-        "--options {params.options} --device {params.device} --record {output} > {log} 2>&1"
+        "steik extract --model {params.models:q} --sample {params.samples:q} --out {params.meshes:q} "
+        "--options {params.options:q} --device {params.device:q} --record {output:q} > {log:q} 2>&1"
 
 
 rule reconstruct:
     input:
-        batch_samples,
+        batch_sample_record,
     output:
         f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/extract.json",
     wildcard_constraints:
         run=POISSON,
     params:
+        samples=batch_samples,
         meshes=lambda wildcards: shape_files(wildcards, "mesh.ply"),
         options=poisson_options(),
     log:
@@ -55,5 +57,5 @@ rule reconstruct:
     conda:
         ENV
     shell:
-        "steik reconstruct --sample {input} --out {params.meshes} --options {params.options} "
-        "--record {output} > {log} 2>&1"
+        "steik reconstruct --sample {params.samples:q} --out {params.meshes:q} --options {params.options:q} "
+        "--record {output:q} > {log:q} 2>&1"

@@ -7,9 +7,7 @@
 rule levelsets:
     input:
         records=lambda wildcards: figure_records(wildcards.dataset, "train.json"),
-        samples=lambda wildcards: [
-            sample_path(wildcards.dataset, s) for s, _ in figure_batches(wildcards.dataset)
-        ],
+        sampled=lambda wildcards: sample_records(wildcards.dataset, shapes(wildcards.dataset)),
     output:
         report(
             f"{FIGURES}/{{dataset}}_levelsets.png",
@@ -19,6 +17,9 @@ rule levelsets:
         ),
     params:
         models=lambda wildcards: figure_files(wildcards.dataset, "model.pt"),
+        samples=lambda wildcards: [
+            sample_path(wildcards.dataset, s) for s, _ in figure_batches(wildcards.dataset)
+        ],
     log:
         "logs/figures/{dataset}_levelsets.log",
     threads: res("figures", "threads")
@@ -28,8 +29,8 @@ rule levelsets:
     conda:
         ENV
     shell:
-        "steik plot-levelsets --models {params.models} --samples {input.samples} --out {output} "
-        "> {log} 2>&1"
+        "steik plot-levelsets --models {params.models:q} --samples {params.samples:q} --out {output:q} "
+        "> {log:q} 2>&1"
 
 
 rule snapshots:
@@ -40,7 +41,9 @@ rule snapshots:
             for s, b in figure_batches(wildcards.dataset)
             if s == snapshot_shape(wildcards.dataset)
         ),
-        sample=lambda wildcards: sample_path(wildcards.dataset, snapshot_shape(wildcards.dataset)),
+        sampled=lambda wildcards: sample_records(
+            wildcards.dataset, [snapshot_shape(wildcards.dataset)]
+        ),
     output:
         report(
             f"{FIGURES}/{{dataset}}_snapshots.png",
@@ -49,6 +52,7 @@ rule snapshots:
             labels={"dataset": "{dataset}", "figure": "snapshots"},
         ),
     params:
+        sample=lambda wildcards: sample_path(wildcards.dataset, snapshot_shape(wildcards.dataset)),
         snapshots=lambda wildcards: [
             str(
                 RESULTS / wildcards.dataset / first_run(m, wildcards.dataset)
@@ -65,17 +69,16 @@ rule snapshots:
     conda:
         ENV
     shell:
-        "steik plot-snapshots --snapshots {params.snapshots} --sample {input.sample} "
-        "--out {output} > {log} 2>&1"
+        "steik plot-snapshots --snapshots {params.snapshots:q} --sample {params.sample:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule renders:
     input:
         records=lambda wildcards: figure_records(wildcards.dataset, "extract.json", renders=True),
-        samples=lambda wildcards: [
-            sample_path(wildcards.dataset, s)
-            for s, _ in figure_batches(wildcards.dataset, renders=True)
-        ],
+        sampled=lambda wildcards: sample_records(
+            wildcards.dataset, [s for s, _ in figure_batches(wildcards.dataset, renders=True)]
+        ),
     output:
         report(
             f"{FIGURES}/{{dataset}}_renders.png",
@@ -84,6 +87,10 @@ rule renders:
             labels={"dataset": "{dataset}", "figure": "renders"},
         ),
     params:
+        samples=lambda wildcards: [
+            sample_path(wildcards.dataset, s)
+            for s, _ in figure_batches(wildcards.dataset, renders=True)
+        ],
         meshes=lambda wildcards: figure_files(wildcards.dataset, "mesh.ply", renders=True),
         size=config["figures"]["render_size"],
     log:
@@ -95,8 +102,8 @@ rule renders:
     conda:
         ENV
     shell:
-        "steik plot-renders --meshes {params.meshes} --samples {input.samples} "
-        "--size {params.size} --out {output} > {log} 2>&1"
+        "steik plot-renders --meshes {params.meshes:q} --samples {params.samples:q} "
+        "--size {params.size} --out {output:q} > {log:q} 2>&1"
 
 
 rule losses:
@@ -120,7 +127,7 @@ rule losses:
     conda:
         ENV
     shell:
-        "steik plot-losses --logs {params.logs} --out {output} > {log} 2>&1"
+        "steik plot-losses --logs {params.logs:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule quality:

@@ -33,9 +33,9 @@ rule tables:
     conda:
         ENV
     shell:
-        "steik tables --dataset {wildcards.dataset} --paper {params.paper} --out-dir {params.out} "
-        "--metrics {input.rows} --snapshots {input.snapshots} "
-        "--snapshot-shape {params.snapshot_shape} > {log} 2>&1"
+        "steik tables --dataset {wildcards.dataset:q} --paper {params.paper:q} --out-dir {params.out:q} "
+        "--metrics {input.rows:q} --snapshots {input.snapshots:q} "
+        "--snapshot-shape {params.snapshot_shape:q} > {log:q} 2>&1"
 
 
 rule runtime_table:
@@ -59,4 +59,4 @@ rule runtime_table:
     conda:
         ENV
     shell:
-        "steik runtime --tables {input} --out {output.table} > {log} 2>&1"
+        "steik runtime --tables {input:q} --out {output.table:q} > {log:q} 2>&1"

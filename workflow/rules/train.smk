@@ -7,7 +7,7 @@
 
 rule train:
     input:
-        batch_samples,
+        train_inputs,
     output:
         f"{RESULTS}/{{dataset}}/{{run}}/batches/{{batch}}/train.json",
     wildcard_constraints:
@@ -17,6 +17,7 @@ rule train:
         checkpoint=lambda wildcards, output: os.path.join(
             os.path.dirname(output[0]), "checkpoint.pt"
         ),
+        points=batch_samples,
         args=train_args,
     log:
         "logs/train/{dataset}/{run}/{batch}.log",
@@ -30,5 +31,5 @@ rule train:
     conda:
         ENV
     shell:
-        "steik train --points {input} --out {params.out} {params.args} "
-        "--checkpoint {params.checkpoint} --resume-if-compatible --record {output} > {log} 2>&1"
+        "steik train --points {params.points:q} --out {params.out:q} {params.args} "
+        "--checkpoint {params.checkpoint:q} --resume-if-compatible --record {output:q} > {log:q} 2>&1"
