@@ -528,8 +528,8 @@ def evaluate_batch(
         row, sample, grid = _evaluate(Path(mesh_path), model, Path(sample_path), config, device)
         write_row(row, out)
         rows.append(row)
-        if missing_metrics(sample):
-            lacking.append((sample.dataset, sample.shape, missing_metrics(sample)))
+        if missing := missing_metrics(sample):
+            lacking.append((sample.dataset, sample.shape, missing))
         snapshots = None if model is None else model.with_name("snapshots.pt")
         if snapshot_table is not None and snapshots is not None and snapshots.is_file():
             snapshot_rows += score_snapshots(snapshots, sample, sample_path, grid, config, device)

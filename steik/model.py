@@ -12,7 +12,6 @@ is refused the same way everywhere.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,7 +83,7 @@ def save_snapshots(
     iterations: Sequence[int],
     w_div: Sequence[float],
     states: Sequence[dict[str, torch.Tensor]],
-    seconds: Sequence[float] = (),
+    seconds: Sequence[float],
 ) -> Path:
     """Write a snapshot file atomically: the network (K = 1 states) after each of `iterations`
     optimisation steps, with the divergence weight in force there and the training seconds
@@ -94,7 +93,7 @@ def save_snapshots(
         **meta,
         "iterations": [int(i) for i in iterations],
         "w_div": [float(w) for w in w_div],
-        "seconds": [float(t) for t in seconds] or [math.nan] * len(iterations),
+        "seconds": [float(t) for t in seconds],
         "states": [{n: t.detach().to("cpu", torch.float32) for n, t in s.items()} for s in states],
     }
     with atomic_path(path) as tmp:

@@ -24,13 +24,16 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from steik.errors import SteikError
-from steik.fileio import atomic_path
 from steik.methods import method_label
 
 CHECK_COLUMNS: tuple[str, ...] = (
     "dataset", "method", "shape", "seed", "iou", "n_components", "chamfer", "good", "why",
 )  # fmt: skip
 """Columns of `surface_checks`: one line per run, `good` with the reason when it is not."""
+CHECKED_COLUMNS: tuple[str, ...] = (
+    "dataset", "method", "shape", "seed", "status", "iou", "n_components", "chamfer",
+)  # fmt: skip
+"""The metrics-row columns `surface_checks` reads."""
 
 
 def surface_checks(
@@ -42,7 +45,7 @@ def surface_checks(
     """Judge every run of `rows` (metrics rows, `steik.tables.ROW_COLUMNS`): good when its status
     is ok, IoU >= `min_iou` and its zero level set has exactly `components` pieces. Runs of
     `methods` only, when given."""
-    missing = {"iou", "n_components", "status"} - set(rows.columns)
+    missing = set(CHECKED_COLUMNS) - set(rows.columns)
     if missing:
         raise SteikError(f"metrics rows lack {sorted(missing)}; evaluate the runs again")
     if methods is not None:
@@ -79,7 +82,7 @@ def quality_figure(
     """Chamfer (log scale) and, where defined, IoU against training seconds per shape: a line per
     neural method through its snapshots, a marker per method without training (its final rows at
     their reconstruction time)."""
-    from steik.plots import check_figure_path
+    from steik.plots import _save, check_figure_path
 
     check_figure_path(out)
     curves = quality_curves(snapshots)
@@ -112,18 +115,5 @@ def quality_figure(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    with atomic_path(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(out)
+    return _save(fig, out)
 
-
-def read_table(path: str | Path, what: str) -> pd.DataFrame:
-    """A Parquet table written by `steik tables`, or one line naming it and the fix."""
-    path = Path(path)
-    if not path.is_file():
-        raise SteikError(f"{path}: no such {what}; run the workflow's tables first")
-    try:
-        return pd.read_parquet(path)
-    except (OSError, ValueError) as error:
-        raise SteikError(f"{path}: unreadable {what} ({error}); run `steik tables` again") from None

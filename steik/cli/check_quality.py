@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 
-import pandas as pd
-
 from steik.cli._options import add_files
 
 HELP = "check that runs reached a good surface (IoU, pieces of the zero level set)"
@@ -25,15 +23,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from steik.errors import SteikError
-    from steik.quality import read_table, surface_checks
+    from steik.quality import CHECKED_COLUMNS, surface_checks
+    from steik.tables import read_rows
 
     if not 0.0 <= args.min_iou <= 1.0:
         raise SteikError(f"--min-iou must lie in [0, 1], got {args.min_iou}")
     if args.components < 1:
         raise SteikError(f"--components must be 1 or more, got {args.components}")
-    frames = [read_table(path, "metrics table") for path in args.tables]
-    checks = surface_checks(pd.concat(frames, ignore_index=True), args.min_iou, args.components,
-                            args.methods)  # fmt: skip
+    rows = read_rows(args.tables, CHECKED_COLUMNS, "metrics table")
+    checks = surface_checks(rows, args.min_iou, args.components, args.methods)
     if checks.empty:
         raise SteikError("no runs to check (no rows, or none of --methods); run the workflow first")
     shown = checks.drop(columns=["why"]).assign(verdict=checks["why"].where(~checks["good"], "ok"))

@@ -24,9 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.quality import quality_figure, read_table
+    from steik.quality import quality_figure
+    from steik.tables import ROW_COLUMNS, SNAPSHOT_COLUMNS, read_rows
 
-    rows = read_table(args.rows, "metrics table")
-    snapshots = read_table(args.snapshots, "snapshot table")
+    rows = read_rows([args.rows], ROW_COLUMNS, "metrics table")
+    snapshots = read_rows([args.snapshots], SNAPSHOT_COLUMNS, "snapshot table")
     print(quality_figure(rows, snapshots, args.out, args.title))
     return 0
