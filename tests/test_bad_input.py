@@ -50,7 +50,7 @@ TRAIN = ["train", "--method", "steik", "--experiment", "srb", "--iterations", "2
         ("grad_clip=-1", "grad_clip must be 0 or more"),
         ("offsurface_extent=0", "offsurface_extent must be positive, got 0.0"),
         ("w_sdf=nan", "method field w_sdf must be a finite number"),
-        ("use_normals=maybe", "--set use_normals: cannot read 'maybe' as bool"),
+        ("use_normals=maybe", "method field use_normals must be true or false, got 'maybe'"),
     ],
 )
 def test_method_fields_are_checked_before_training(tmp_path, capsys, override, message):
@@ -327,7 +327,7 @@ def test_a_cloud_of_strings_is_one_line(tmp_path, capsys):
     ("options", "message"),
     [
         ('{"occ_padding": -2}', "occ_padding must be a finite number >= 0, got -2"),
-        ('{"occ_padding": NaN}', "occ_padding must be a finite number >= 0, got nan"),
+        ('{"occ_padding": NaN}', "--options: occ_padding must be a finite number, got nan"),
         ('{"near_sigma": -1, "near_fraction": 0.5}', "near_sigma must be a finite number >= 0"),
     ],
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -109,6 +111,21 @@ def test_every_preset_builds_a_network(name, experiment):
         assert build_network(small, dim).n_params_per_shape() == net.n_params_per_shape()
 
 
+def test_presets_are_the_tables_of_before():
+    """Every (method, experiment) gives the very configuration (every field, with its type, and
+    the digest) the if/elif presets gave at 8f6a58e, from which tests/data/method_presets.json
+    was written once."""
+    expected = json.loads((Path(__file__).parent / "data" / "method_presets.json").read_text())
+    assert sorted(expected) == sorted(f"{m}/{e}" for m in METHODS for e in EXPERIMENTS)
+    for key, want in expected.items():
+        config = preset(*key.split("/"))
+        # JSON text compares 1 and 1.0 as different, as the digest does
+        assert json.dumps(config.as_dict(), sort_keys=True) == json.dumps(
+            want["fields"], sort_keys=True
+        ), key
+        assert config.digest() == want["digest"], key
+
+
 def test_existing_presets_keep_their_digests():
     """Fields added for the SPEC 11 baselines stay out of the hash at their defaults, so runs and
     checkpoints of the SPEC 3 family keep their identity (values from before those fields)."""
@@ -202,17 +219,17 @@ def test_learning_rate_schedule():
         ("loss", "chamfer", "loss = 'chamfer' is not valid"),
         ("skip_in", (9,), "skip_in must list layer indices 1..8"),
         ("skip_in", "4", "method field skip_in must be a list"),
-        ("skip_in", (2.5,), "method field skip_in must be a list of layer indices"),
-        ("fourier_features", -1, "fourier_features must be at least 0, got -1"),
+        ("skip_in", (2.5,), r"method field skip_in must be a list of whole numbers, got \(2.5,\)"),
+        ("fourier_features", -1, "fourier_features must be 0 or more, got -1"),
         ("fourier_scale", float("inf"), "method field fourier_scale must be a finite number"),
-        ("fourier_scale", 0.0, "fourier_scale must be above 0.0"),
-        ("phase_epsilon", 1.0, "phase_epsilon must be below 1"),
+        ("fourier_scale", 0.0, "fourier_scale must be positive, got 0.0"),
+        ("phase_epsilon", 1.0, "phase_epsilon must be positive and below 1, got 1.0"),
         ("phase_ball_radius", float("nan"), "method field phase_ball_radius must be a finite"),
         ("phase_ball_samples", 0, "phase_ball_samples must be at least 1"),
         ("local_sigma_neighbours", 2.5, "method field local_sigma_neighbours must be a whole"),
-        ("sal_global_sigma", 0.0, "sal_global_sigma must be above 0.0"),
-        ("lr_decay_every", -1, "lr_decay_every must be at least 0"),
-        ("lr_decay_factor", 1.5, "lr_decay_factor must be above 0.0 and at most 1.0"),
+        ("sal_global_sigma", 0.0, "sal_global_sigma must be positive"),
+        ("lr_decay_every", -1, "lr_decay_every must be 0 or more"),
+        ("lr_decay_factor", 1.5, "lr_decay_factor must be positive and at most 1, got 1.5"),
         ("lr_min", 1.0, r"lr_min \(1.0\) must not exceed lr"),
         ("weight_norm", "yes", "method field weight_norm must be true or false"),
         ("div", "full", "div = 'full' belongs to the digs objective"),
@@ -250,7 +267,8 @@ def test_parse_override_types():
     assert parse_override("use_normals=true") == ("use_normals", True)
     assert parse_override("skip_in=2,4") == ("skip_in", (2, 4))
     assert parse_override("loss=phase") == ("loss", "phase")
-    with pytest.raises(SteikError, match="cannot read 'abc' as int"):
+    # the same message as a wrong value in the workflow's train.overrides
+    with pytest.raises(SteikError, match="method field hidden must be a whole number, got 'abc'"):
         parse_override("hidden=abc")
     with pytest.raises(SteikError, match="FIELD=VALUE"):
         parse_override("hidden")

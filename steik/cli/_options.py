@@ -9,12 +9,12 @@ types (`--resolution 64`) are merged on top.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from steik.errors import SteikError
+from steik.typecheck import check_names, typed
 
 T = TypeVar("T")
 
@@ -68,30 +68,8 @@ def json_mapping(text: str | None, flag: str) -> dict[str, Any]:
 
 
 def build_config(cls: type[T], options: dict[str, Any], flag: str) -> T:
-    """`cls(**options)` for a frozen config dataclass, refusing unknown names and values whose
-    type does not match the field's (the dataclass itself checks ranges)."""
-    fields = {f.name: str(f.type) for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - set(fields))
-    if unknown:
-        raise SteikError(
-            f"{flag}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(fields)}"
-        )
-    for name, value in options.items():
-        if not _fits(fields[name], value):
-            raise SteikError(f"{flag}: {name} must be of type {fields[name]}, got {value!r}")
-    return cls(**options)
-
-
-def _fits(kind: str, value: Any) -> bool:
-    """Whether a JSON value fits a field annotated `kind` (the annotation's text)."""
-    if value is None:
-        return "None" in kind
-    if isinstance(value, bool):
-        return "bool" in kind
-    if isinstance(value, int):
-        return "int" in kind or "float" in kind
-    if isinstance(value, float):
-        return "float" in kind
-    if isinstance(value, str):
-        return "str" in kind
-    return False
+    """`cls(**options)` for a frozen config dataclass, each value typed and checked by the one
+    type checker (`steik.typecheck.typed`, as method overrides are); unknown names are refused,
+    and the dataclass itself checks its ranges."""
+    check_names(cls, options, f"{flag} field")
+    return cls(**{key: typed(cls, key, value, f"{flag}: {key}") for key, value in options.items()})

@@ -16,28 +16,22 @@ HELP = "download or generate a dataset and write its lock file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Dataset name, root folder, folder-dataset options, download options."""
+    """Dataset name and root folder, then the options of a folder dataset, of local scans and of
+    downloads, each a group of the help."""
     parser.add_argument(
         "dataset",
         help="registry name (srb, shapenet, scene, demo3d, demo2d) or a folder dataset's name",
     )
     parser.add_argument("--root", default="resources", help="resources folder (default: resources)")
-    parser.add_argument(
-        "--folder", help="directory of a folder dataset (makes DATASET a folder dataset)"
-    )
-    parser.add_argument(
-        "--pattern", default="*.ply", help="glob of a folder dataset's files (default: *.ply)"
-    )
-    parser.add_argument(
-        "--scans",
-        metavar="DIR",
-        help="take srb's (or the scene's) scans from this local folder instead of the archive",
-    )
-    parser.add_argument(
-        "--retries", type=int, default=2, help="extra download attempts (default: 2)"
-    )
-    parser.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    folder = parser.add_argument_group("a folder dataset (DATASET names it)")
+    folder.add_argument("--folder", metavar="DIR", help="the directory of its files")
+    folder.add_argument("--pattern", default="*.ply", help="glob of its files (default: *.ply)")
+    scans = parser.add_argument_group("srb or the scene from a local copy of its scans")
+    scans.add_argument("--scans", metavar="DIR", help="take the scans from DIR, not the archive")
+    download = parser.add_argument_group("downloads")
+    download.add_argument("--retries", type=int, default=2, help="extra attempts (default: 2)")
+    download.add_argument("--timeout", type=float, default=60.0, help="network timeout in seconds")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -307,19 +307,29 @@ for _d in DATASETS:
         )
 
 
-def _overrides(dataset, method):
-    return merged_overrides(config["train"]["overrides"], dataset, method, experiment(dataset),
-                            config["train"]["iterations_scale"])  # fmt: skip
-
-
-def _method_config(dataset, method):
+def _checked_overrides(dataset, method):
+    """The method overrides `steik train --overrides` gets for (dataset, method): the
+    `train.overrides` entries that select it, then the preset's iterations (after those
+    overrides) times `train.iterations_scale`, rounded, at least 1 (a quick look at a paper
+    config keeps its schedules' proportions). Checked here as `steik train` checks them."""
     try:
-        return preset(method, experiment(dataset), **_overrides(dataset, method))
+        overrides = merged_overrides(config["train"]["overrides"], dataset, method, experiment(dataset))
+        iterations = preset(method, experiment(dataset), **overrides).iterations
     except SteikError as error:
         _fail(f"train.overrides for {dataset}/{method}: {error}")
+    scale = config["train"]["iterations_scale"]
+    if scale != 1.0:
+        overrides["iterations"] = max(1, round(iterations * scale))
+    return overrides
 
 
-METHOD_CONFIG = {(d, m): _method_config(d, m) for d in DATASETS for m in NEURAL}
+# Every (dataset, method) pair at parse time, so a wrong override fails before any job starts.
+_OVERRIDES = {(d, m): _checked_overrides(d, m) for d in DATASETS for m in NEURAL}
+
+
+def _overrides(dataset, method):
+    """The checked method overrides of (dataset, method) (see `_checked_overrides`)."""
+    return _OVERRIDES[dataset, method]
 
 
 _BATCHES = {}
