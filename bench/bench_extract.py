@@ -38,7 +38,7 @@ def child(args: argparse.Namespace, mode: str, resolution: int, vertices_out: st
     """One extraction in this process; returns the figures as a dict."""
     import torch
 
-    from steik import mesh
+    from steik import grid, mesh
     from steik.methods import preset
     from steik.model import build_network, load_model
 
@@ -50,7 +50,7 @@ def child(args: argparse.Namespace, mode: str, resolution: int, vertices_out: st
             points, center, scale = sample["points"], sample["center"], float(sample["scale"])
     else:
         network = build_network(preset("steik", "srb"), 3, 1, [0]).to(device).eval()
-    mesh.evaluate_points(network, np.zeros((chunk, 3), np.float32), device, chunk)  # warm-up
+    grid.evaluate_points(network, np.zeros((chunk, 3), np.float32), device, chunk)  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()

@@ -2,7 +2,7 @@
 
 A synthetic SRB-sized case: the reconstruction is a finely subdivided sphere mesh, the ground
 truth G dense points on a slightly larger sphere, the scan S points on the sphere; sizes are
-options. Times the whole `steik.evaluate.surface_metrics` call for `ground_truth = points`
+options. Times the whole `steik.scores.surface_metrics` call for `ground_truth = points`
 (sampling R, d(R, G) and d(G, R), d(S, R)) and its parts.
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/bench_metrics.py --samples 1000000
@@ -18,7 +18,7 @@ import trimesh
 
 from steik import metrics
 from steik.data.sample import Sample
-from steik.evaluate import EvaluationConfig, surface_metrics
+from steik.scores import EvaluationConfig, surface_metrics
 
 
 def sphere_points(count: int, radius: float, seed: int) -> np.ndarray:

@@ -22,7 +22,8 @@ import manifold3d as mf
 import numpy as np
 import trimesh
 
-from steik.data.sample import Sample, SampleConfig, _surface, sample_mesh, write_sample
+from steik.data.sample import Sample, write_sample
+from steik.data.sampling import SampleConfig, _surface, sample_mesh
 from steik.metrics import inside_mesh
 
 

@@ -7,14 +7,20 @@ depends only on its own name and on the shapes that share its branch, so adding 
 folder dataset changes one batch (which may split in two) and leaves every other batch, and its
 finished training, as it was. Batch names are `b` followed by the branch's bits (`b` alone for a
 dataset that fits one batch).
+
+The stages after training (extraction, screened Poisson, evaluation) handle a batch's shapes in
+one process: `each_shape` is their common loop over the per-shape arguments.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from steik.errors import SteikError
+
+T = TypeVar("T")
 
 
 def _bits(name: str) -> str:
@@ -48,3 +54,20 @@ def batch_index(batches: dict[str, list[str]]) -> dict[str, str]:
     """Shape -> the name of its batch: one pass over the batches, so that looking up every
     shape of a large dataset (the workflow's figures) stays linear."""
     return {shape: name for name, members in batches.items() for shape in members}
+
+
+def each_shape(per_shape: Mapping[str, Sequence[Any]], work: Callable[..., T]) -> list[T]:
+    """`work(*entries)` for every shape of a batch in turn, collecting what it returns.
+
+    `per_shape` maps each command-line flag (`--model`, `--sample`, `--out`, ...) to its entries,
+    one per shape; a batch whose flags have different numbers of entries is refused before any
+    shape is handled, so that no output of a mismatched batch is written.
+    """
+    counts = [len(entries) for entries in per_shape.values()]
+    if len(set(counts)) > 1:
+        *first, last = per_shape
+        raise SteikError(
+            f"{', '.join(first)} and {last} need one entry per shape each; got "
+            f"{', '.join(map(str, counts))}"
+        )
+    return [work(*entries) for entries in zip(*per_shape.values(), strict=True)]

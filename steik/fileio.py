@@ -101,6 +101,7 @@ def _temporary_affixes(final: Path) -> tuple[str, str]:
 NAME_MAX = 255
 """Longest file name (bytes) of the common file systems (ext4, XFS, btrfs, APFS, NTFS)."""
 
+
 def longest_name(stem: str) -> int:
     """Bytes of the longest file name the pipeline makes from a shape name `stem`: the
     temporary name of its sample file's atomic write (`.<stem>.XXXXXXXX.tmp.npz`; its other

@@ -1,30 +1,19 @@
-"""Surface extraction: the network's zero level set as a triangle mesh (3D) or polylines (2D).
+"""Surface extraction: the network's zero level set as a triangle mesh (3D) or polylines (2D), and
+the mesh files every reconstruction method writes.
 
-SPEC 6: u is evaluated on a regular grid over the normalised scan's bounding box plus a margin,
-`resolution` samples along the shortest axis and the same spacing on the others, with float32
-coordinates, in chunks, so a 512^3 grid never exists as float64 points (only the float32 value
-grid does). Marching cubes (scikit-image) at level 0 gives the mesh, whose vertices are mapped
-back to the original units with the sample file's `center` and `scale`.
-
-The multi-resolution mode (in the spirit of MISE, Occupancy Networks) starts on a coarse grid and
-refines, level by level, only the cells whose corners change sign or whose smallest |u| is below
-the cell diagonal; for a signed distance function no other cell can hold surface. Values of the
-points it skips are filled by multilinear interpolation of the enclosing cell's corners, which
-keeps their sign, so marching cubes on the assembled fine grid sees the same crossings as on the
-dense grid wherever u behaves like a distance.
-
-The network is any callable `x [K, N, d] -> u [K, N]` (a `steik.nn.SDFNetwork`, or an analytic
-SDF in tests); inside is u < 0.
+SPEC 6: u is evaluated on a regular grid over the normalised scan's bounding box plus a margin
+(`steik.grid`: dense or coarse-to-fine), marching cubes (scikit-image) at level 0 gives the mesh,
+whose vertices are mapped back to the original units with the sample file's `center` and
+`scale`. A surface is written as a PLY file with a JSON sidecar (`mesh.json`: status, timings,
+grid and what it was made from), which `steik evaluate` reads.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,21 +23,23 @@ import torch
 import trimesh
 from skimage import measure
 
+from steik.batching import each_shape
 from steik.data.sample import load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path, sha256_file, write_json
+from steik.grid import (
+    Grid,
+    Network,
+    NonFiniteOutputError,
+    cube_grid,
+    evaluate_grid,
+    evaluate_multires,
+    grid_for_points,
+)
 from steik.model import check_model_matches_sample, load_model
-
-Network = Callable[[torch.Tensor], torch.Tensor]
-"""`x [K, N, d] float32 -> u [K, N]`."""
 
 SIDECAR_SUFFIX = ".json"
 """`mesh.ply` -> `mesh.json`: extraction status and timings, read by `steik evaluate`."""
-
-
-class NonFiniteOutputError(SteikError):
-    """The network returned NaN or infinity somewhere on the grid (a corrupt or broken model)."""
-
 
 MAX_MARGIN = 10.0
 """Largest margin around the normalised scan: ten times the scan's half-width is far beyond any
@@ -82,251 +73,6 @@ class ExtractionConfig:
                 f"margin must lie in [0, {MAX_MARGIN:g}] (normalised units: the scan spans "
                 f"[-1, 1]), got {self.margin}"
             )
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A regular grid in the normalised frame: index `i [d]` is the point `origin + i * spacing`."""
-
-    origin: tuple[float, ...]
-    """Lower corner, normalised units."""
-    spacing: float
-    """Distance between neighbouring samples, normalised units."""
-    shape: tuple[int, ...]
-    """Samples per axis."""
-
-    @property
-    def dim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    def points(self, index: torch.Tensor) -> torch.Tensor:
-        """float32 `[n, d]` coordinates of integer indices `[n, d]` (computed in float64 first, so
-        every extraction mode evaluates bit-identical coordinates)."""
-        origin = torch.tensor(self.origin, dtype=torch.float64, device=index.device)
-        return (origin + index.to(torch.float64) * self.spacing).to(torch.float32)
-
-
-def grid_for_points(points: np.ndarray, resolution: int, margin: float = 0.1) -> Grid:
-    """SPEC 6 grid for a normalised scan `points [N, d]`.
-
-    The box is the scan's bounding box plus `margin` on every side; `resolution` samples span the
-    shortest side exactly, the other sides get the same spacing and are centred on the box.
-    """
-    points = np.asarray(points, dtype=np.float64)
-    lo = points.min(axis=0) - margin
-    hi = points.max(axis=0) + margin
-    extent = hi - lo
-    spacing = float(extent.min()) / (resolution - 1)
-    if not spacing > 0:
-        raise SteikError("the scan's bounding box is degenerate (zero size); cannot build a grid")
-    counts = np.ceil(extent / spacing - 1e-6).astype(np.int64) + 1
-    origin = lo - ((counts - 1) * spacing - extent) / 2
-    return Grid(tuple(float(v) for v in origin), spacing, tuple(int(c) for c in counts))
-
-
-def cube_grid(dim: int, extent: float, resolution: int) -> Grid:
-    """`resolution` samples per axis spanning [-extent, extent]^dim (both ends included)."""
-    if not (extent > 0 and math.isfinite(extent)):
-        raise SteikError(f"the grid's half-width must be a positive number, got {extent}")
-    spacing = 2.0 * extent / (resolution - 1)
-    return Grid((-float(extent),) * dim, spacing, (int(resolution),) * dim)
-
-
-def _n_shapes(network: Network, n_shapes: int | None) -> int:
-    """K of the network: given, else its `n_shapes` attribute, else 1."""
-    return int(n_shapes if n_shapes is not None else getattr(network, "n_shapes", 1))
-
-
-def _evaluate_chunk(
-    network: Network, x: torch.Tensor, n_shapes: int, shape_index: int
-) -> np.ndarray:
-    """u of shape `shape_index` at `x [n, d]` (float32 on the network's device) -> float32 `[n]`."""
-    u = network(x.unsqueeze(0).expand(n_shapes, -1, -1))[shape_index]
-    if not bool(torch.isfinite(u).all()):
-        bad = int((~torch.isfinite(u)).sum())
-        raise NonFiniteOutputError(
-            f"the network returned {bad} non-finite values (NaN/inf) out of {x.shape[0]} in one "
-            "chunk of points; the model file is corrupt or the network broken - retrain it"
-        )
-    return u.to(torch.float32).cpu().numpy()
-
-
-@torch.inference_mode()
-def evaluate_points(
-    network: Network,
-    points: np.ndarray,
-    device: torch.device | str = "cpu",
-    chunk: int = 131_072,
-    n_shapes: int | None = None,
-    shape_index: int = 0,
-) -> np.ndarray:
-    """u of one shape at `points [N, d]` (normalised frame) -> float32 `[N]`, in chunks.
-
-    Every one of the K networks sees the same points; row `shape_index` is kept.
-    """
-    k = _n_shapes(network, n_shapes)
-    data = np.asarray(points, dtype=np.float32)
-    out = np.empty(len(data), dtype=np.float32)
-    for start in range(0, len(data), chunk):
-        x = torch.from_numpy(data[start : start + chunk]).to(device)
-        out[start : start + chunk] = _evaluate_chunk(network, x, k, shape_index)
-    return out
-
-
-def _index_chunks(
-    shape: tuple[int, ...], chunk: int, device: torch.device | str
-) -> Iterator[torch.Tensor]:
-    """All indices of a grid of `shape`, C order, as int64 `[n, d]` tensors of <= `chunk` rows."""
-    strides = [math.prod(shape[a + 1 :]) for a in range(len(shape))]
-    total = math.prod(shape)
-    for start in range(0, total, chunk):
-        flat = torch.arange(start, min(start + chunk, total), device=device, dtype=torch.int64)
-        yield torch.stack([(flat // s) % n for s, n in zip(strides, shape, strict=True)], dim=1)
-
-
-@torch.inference_mode()
-def evaluate_grid(
-    network: Network,
-    grid: Grid,
-    device: torch.device | str = "cpu",
-    chunk: int = 131_072,
-    n_shapes: int | None = None,
-    shape_index: int = 0,
-) -> np.ndarray:
-    """Dense evaluation: float32 values `grid.shape` of shape `shape_index`, chunk by chunk."""
-    k = _n_shapes(network, n_shapes)
-    values = np.empty(grid.size, dtype=np.float32)
-    position = 0
-    for index in _index_chunks(grid.shape, chunk, device):
-        u = _evaluate_chunk(network, grid.points(index), k, shape_index)
-        values[position : position + len(u)] = u
-        position += len(u)
-    return values.reshape(grid.shape)
-
-
-def evaluate_with_gradient(
-    network: Network,
-    points: np.ndarray,
-    device: torch.device | str = "cpu",
-    chunk: int = 65_536,
-) -> tuple[np.ndarray, np.ndarray]:
-    """u and |grad u| of a K = 1 network at `points [N, d]` -> two float64 `[N]` arrays."""
-    data = np.asarray(points, dtype=np.float32)
-    u, gradient = np.empty(len(data)), np.empty(len(data))
-    for start in range(0, len(data), chunk):
-        x = torch.from_numpy(data[start : start + chunk]).to(device)[None].requires_grad_(True)
-        value = network(x)
-        (grad,) = torch.autograd.grad(value.sum(), x)
-        u[start : start + x.shape[1]] = value[0].detach().double().cpu().numpy()
-        gradient[start : start + x.shape[1]] = grad[0].norm(dim=-1).double().cpu().numpy()
-    return u, gradient
-
-
-def _cell_extrema(view: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max over the 2^d corners of every cell of a grid of values (cells: shape - 1)."""
-    d = view.ndim
-    lo = hi = None
-    for offset in itertools.product((0, 1), repeat=d):
-        corner = view[tuple(slice(o, n - 1 + o) for o, n in zip(offset, view.shape, strict=True))]
-        lo = corner.copy() if lo is None else np.minimum(lo, corner, out=lo)
-        hi = corner.copy() if hi is None else np.maximum(hi, corner, out=hi)
-    assert lo is not None and hi is not None
-    return lo, hi
-
-
-def _fill_by_interpolation(view: np.ndarray) -> None:
-    """Fill the NaN entries of a grid whose even-index points are all known, in place.
-
-    One axis at a time, a point with an odd index along that axis gets the mean of its two
-    neighbours along it; done for every axis in turn this is multilinear interpolation of the
-    coarse cell, so a cell whose known values share a sign keeps that sign inside. Known
-    (evaluated) values are never overwritten.
-    """
-    d = view.ndim
-    for axis in range(d):
-
-        def along(part: slice, axis: int = axis) -> tuple[slice, ...]:
-            return tuple(part if a == axis else slice(None) for a in range(d))
-
-        target = view[along(slice(1, None, 2))]
-        mean = view[along(slice(0, -1, 2))] + view[along(slice(2, None, 2))]
-        mean *= 0.5
-        np.copyto(target, mean, where=np.isnan(target))
-
-
-@torch.inference_mode()
-def evaluate_multires(
-    network: Network,
-    grid: Grid,
-    device: torch.device | str = "cpu",
-    chunk: int = 131_072,
-    coarse_resolution: int = 32,
-    n_shapes: int | None = None,
-    shape_index: int = 0,
-) -> tuple[np.ndarray, int]:
-    """Coarse-to-fine values on `grid` -> (float32 values `grid.shape`, points evaluated).
-
-    The coarsest level has a stride of 2^L fine cells with about `coarse_resolution` samples on
-    the shortest axis. A cell is refined when its corners change sign or its smallest |u| is
-    below its diagonal; refined cells get all their half-stride points evaluated, the others are
-    interpolated. The grid is padded to a multiple of the coarse stride (those extra points lie
-    just outside the box) and cropped at the end.
-    """
-    k = _n_shapes(network, n_shapes)
-    d = grid.dim
-    n_min = min(grid.shape)
-    levels = max(0, math.floor(math.log2(max(n_min - 1, 1) / max(coarse_resolution - 1, 1))))
-    stride = 2**levels
-    cells = tuple(max(1, math.ceil((n - 1) / stride)) for n in grid.shape)
-    values = np.full(tuple(c * stride + 1 for c in cells), np.nan, dtype=np.float32)
-    evaluated = 0
-
-    def evaluate_indices(index: tuple[np.ndarray, ...], step: int) -> np.ndarray:
-        """u at the fine-grid points `step * index` (index: d int arrays of equal length)."""
-        out = np.empty(len(index[0]), dtype=np.float32)
-        for start in range(0, len(out), chunk):
-            part = np.stack([a[start : start + chunk] for a in index], axis=1) * step
-            x = grid.points(torch.from_numpy(part).to(device))
-            out[start : start + chunk] = _evaluate_chunk(network, x, k, shape_index)
-        return out
-
-    coarse = values[(slice(None, None, stride),) * d]
-    everything = np.ones(coarse.shape, dtype=bool)
-    coarse[everything] = evaluate_indices(np.nonzero(everything), stride)
-    evaluated += coarse.size
-    del everything
-    active = np.ones(cells, dtype=bool)
-    step = stride
-    while step > 1:
-        view = values[(slice(None, None, step),) * d]
-        lo, hi = _cell_extrema(view)
-        nearest = np.where(lo > 0, lo, np.where(hi < 0, -hi, 0.0))
-        del lo, hi
-        refine = active & (nearest < step * grid.spacing * math.sqrt(d))
-        del nearest, active
-        half = step // 2
-        finer = values[(slice(None, None, half),) * d]
-        needed = np.zeros(finer.shape, dtype=bool)
-        for offset in itertools.product((0, 1, 2), repeat=d):
-            window = tuple(
-                slice(o, o + 2 * c, 2) for o, c in zip(offset, refine.shape, strict=True)
-            )
-            needed[window] |= refine
-        needed &= np.isnan(finer)
-        index = np.nonzero(needed)
-        finer[needed] = evaluate_indices(index, half)
-        evaluated += len(index[0])
-        del index, needed
-        _fill_by_interpolation(finer)
-        active = refine
-        for axis in range(d):
-            active = np.repeat(active, 2, axis=axis)
-        step = half
-    return np.ascontiguousarray(values[tuple(slice(0, n) for n in grid.shape)]), evaluated
 
 
 def marching_cubes(
@@ -382,7 +128,7 @@ class Extraction:
     points_evaluated: int
     grid: Grid
     mode: str
-    """`dense` or `multires`."""
+    """`dense` or `multires` (a method without a network: its name)."""
     seconds: float
     message: str = ""
 
@@ -430,7 +176,7 @@ def extract_surface(
     check_grid_memory(grid, config.resolution)
     if config.multires:
         values, evaluated = evaluate_multires(
-            network, grid, device, config.chunk, config.coarse_resolution, n_shapes, shape_index
+            network, grid, config.coarse_resolution, device, config.chunk, n_shapes, shape_index
         )
     else:
         values = evaluate_grid(network, grid, device, config.chunk, n_shapes, shape_index)
@@ -601,25 +347,30 @@ def extract_file(
     if out_path.suffix.lower() != ".ply":
         raise SteikError(f"mesh output {out_path} must end in .ply")
     sample = load_sample(sample_path)
-    network, meta = load_model(model_path, device)
-    check_model_matches_sample(meta, sample, model_path, sample_path)
+    network, record = load_model(model_path, device)
+    check_model_matches_sample(record, sample, model_path, sample_path)
     domain = None
     if sample.dim == 2:
-        domain = float(meta["config"].get("offsurface_extent", 1.2))
+        domain = record.config.offsurface_extent
     try:
         extraction = extract_surface(
             network, sample.points, sample.center, sample.scale, config, device, domain=domain
         )
     except NonFiniteOutputError as error:
         raise NonFiniteOutputError(f"model {model_path}: {error}") from None
-    record = {
+    write_surface(out_path, extraction, _made_from(model_path, sample_path, device))
+    return extraction
+
+
+def _made_from(model_path: Path, sample_path: Path, device: torch.device | str) -> dict[str, str]:
+    """What a network's surface was made from, for its sidecar: the device, the model file (with
+    its sha256, so evaluation refuses a mesh of an older model) and the sample file."""
+    return {
         "device": str(device),
         "model": str(model_path),
         "model_sha256": sha256_file(model_path),
         "sample": str(sample_path),
     }
-    write_surface(out_path, extraction, record)
-    return extraction
 
 
 def extract_files(
@@ -631,18 +382,28 @@ def extract_files(
     record: str | Path | None = None,
 ) -> list[Extraction]:
     """`extract_file` for several (model, sample, out) triples in one process, then the batch
-    `record` (JSON listing each mesh and its status), written last."""
-    if not len(models) == len(samples) == len(outs):
-        raise SteikError(
-            f"--model, --sample and --out need one entry per shape each; got {len(models)}, "
-            f"{len(samples)}, {len(outs)}"
-        )
-    extractions = [
-        extract_file(m, s, o, config, device) for m, s, o in zip(models, samples, outs, strict=True)
-    ]
+    `record` (`write_batch_record`), written last."""
+    extractions = each_shape(
+        {"--model": models, "--sample": samples, "--out": outs},
+        lambda model, sample, out: extract_file(model, sample, out, config, device),
+    )
     if record is not None:
-        write_json(record, {"meshes": [
-            {"mesh": str(o), "model": str(m), "status": e.status, "seconds": e.seconds}
-            for m, o, e in zip(models, outs, extractions, strict=True)
-        ]})  # fmt: skip
+        write_batch_record(record, outs, "model", models, extractions)
     return extractions
+
+
+def write_batch_record(
+    path: str | Path,
+    outs: Sequence[str | Path],
+    made_from: str,
+    inputs: Sequence[str | Path],
+    extractions: Sequence[Extraction],
+) -> Path:
+    """The batch record (JSON) of a batch's surfaces: each mesh, its input (under the key
+    `made_from`: `model` or `sample`), status and seconds. Written after every mesh, so its
+    presence means the whole batch is complete."""
+    meshes = [
+        {"mesh": str(out), made_from: str(source), "status": e.status, "seconds": e.seconds}
+        for out, source, e in zip(outs, inputs, extractions, strict=True)
+    ]
+    return write_json(path, {"meshes": meshes})

@@ -44,8 +44,8 @@ from steik.data import shapes2d
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import atomic_path
-from steik.methods import MethodConfig, run_label
-from steik.model import check_model_matches_sample, load_model, load_snapshots
+from steik.methods import run_label
+from steik.model import RunRecord, check_model_matches_sample, load_model, load_snapshots
 from steik.schedule import WeightSchedule
 
 LEVELS: tuple[float, ...] = (-0.15, -0.1, -0.05, 0.05, 0.1, 0.15, 0.2, 0.3)
@@ -153,13 +153,13 @@ def draw_panel(ax: plt.Axes, panel: Panel) -> None:
     ax.set_yticks([])
 
 
-def _panel_of_model(network: torch.nn.Module, meta: dict, sample, resolution: int) -> Panel:
+def _panel_of_model(network: torch.nn.Module, meta: RunRecord, sample, resolution: int) -> Panel:
     """The panel of a trained 2D network over its training domain."""
     exact = shapes2d.exact_curve(sample)
     truth = None
     if exact is None and sample.gt_points is not None:
         truth = sample.gt_points[:: max(1, len(sample.gt_points) // 2000)]
-    extent = MethodConfig.from_dict(meta["config"]).offsurface_extent
+    extent = meta.config.offsurface_extent
     return panel_for(network, exact or sample.shape, sample.center, float(sample.scale), extent,
                      resolution, truth)  # fmt: skip
 
@@ -222,10 +222,10 @@ def snapshot_figure(
     for path in snapshot_paths:
         networks, meta = load_snapshots(path)
         check_model_matches_sample(meta, sample, path, sample_path)
-        config = MethodConfig.from_dict(meta["config"])
+        config = meta.config
         panels = [_panel_of_model(n, meta, sample, resolution) for n in networks]
-        fractions = [i / config.iterations for i in meta["iterations"]]
-        rows.append((_run_and_shape(path)[0], config, fractions, meta["w_div"], panels))
+        fractions = [i / config.iterations for i in meta.iterations]
+        rows.append((_run_and_shape(path)[0], config, fractions, meta.w_div, panels))
     columns = max(len(r[4]) for r in rows)
     fig = plt.figure(figsize=(PANEL_INCHES * columns + 0.6, PANEL_INCHES * len(rows) + 1.4))
     grid = fig.add_gridspec(len(rows) + 1, columns, height_ratios=[0.45] + [1.0] * len(rows))

@@ -19,6 +19,9 @@ unlike Open3D, whose CPU wheel needs libusb-1.0):
    the data;
 5. the mesh is mapped to original units and written like `steik extract` writes its meshes
    (`mesh.ply` and the `mesh.json` sidecar, `extract_seconds` = steps 1-4).
+
+Its metrics row (`row_run`) says so: no network and no training (no parameters, iterations or
+training seconds), the octree depth as its structure, the library's version as its message.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import importlib.metadata
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -34,11 +37,14 @@ from typing import Any
 import numpy as np
 import pymeshlab
 
+from steik.batching import each_shape
 from steik.data.sample import load_sample
 from steik.errors import SteikError
-from steik.fileio import write_json
-from steik.mesh import Extraction, Grid, write_surface
+from steik.grid import Grid
+from steik.mesh import Extraction, write_batch_record, write_surface
 from steik.methods import POISSON
+from steik.provenance import steik_version
+from steik.rows import Run
 
 
 @dataclass(frozen=True)
@@ -259,15 +265,37 @@ def reconstruct_files(
     record: str | Path | None = None,
 ) -> list[Extraction]:
     """`reconstruct_file` for several (sample, out) pairs in one process (a batch of shapes),
-    then the batch `record` (JSON listing each mesh and its status, as `steik extract` writes)."""
-    if len(samples) != len(outs):
-        raise SteikError(
-            f"--sample and --out need one entry per shape each; got {len(samples)}, {len(outs)}"
-        )
-    extractions = [reconstruct_file(s, o, config) for s, o in zip(samples, outs, strict=True)]
+    then the batch `record` (as `steik extract` writes it, each mesh's input its sample)."""
+    extractions = each_shape(
+        {"--sample": samples, "--out": outs},
+        lambda sample, out: reconstruct_file(sample, out, config),
+    )
     if record is not None:
-        write_json(record, {"meshes": [
-            {"mesh": str(o), "sample": str(s), "status": e.status, "seconds": e.seconds}
-            for s, o, e in zip(samples, outs, extractions, strict=True)
-        ]})  # fmt: skip
+        write_batch_record(record, outs, "sample", samples, extractions)
     return extractions
+
+
+def row_run(sidecar: Mapping[str, Any]) -> Run:
+    """What a screened Poisson mesh's metrics row says of its making, from the mesh's sidecar:
+    no network, no training (zero parameters, iterations and training seconds, no time per
+    iteration), the octree depth as its structure, the CPU, and the library in the message."""
+    settings = sidecar.get(POISSON, {})
+    columns = {
+        "method": str(sidecar["method"]),
+        "seed": 0,
+        "neuron": "",
+        "structure": f"depth {settings['depth']}" if "depth" in settings else "",
+        "init": "",
+        "div": "",
+        "n_params": 0,
+        "iterations": 0,
+        "n_points": 0,
+        "train_seconds": 0.0,
+        "ms_per_iter": math.nan,
+        "n_shapes_batch": 1,
+        "device": "cpu",
+        "torch_version": "",
+        "steik_version": steik_version(),
+        "config_hash": "",
+    }
+    return Run(columns, diverged=False, message=str(sidecar.get("library", "")))

@@ -1,15 +1,16 @@
-"""Metrics rows: their columns, their aggregation into Parquet tables, the paper's layouts.
+"""A dataset's tables: its metrics rows aggregated into Parquet tables and the paper's layouts.
 
-`steik evaluate` writes one row per trained model (`ROW_COLUMNS`, the one definition of the
-row); this module gathers a dataset's rows (`<dataset>.parquet`), summarises them
+`steik evaluate` writes one row per trained model (`steik.rows`, the one definition of the row);
+this module gathers a dataset's rows (`<dataset>.parquet`), summarises them
 (`<dataset>_summary.parquet`: mean, median and standard deviation of every metric, shape, run
-and failure counts; per method, and per method and shape for 2D curve datasets) and renders
-them in the layouts of the paper (SPEC 8): Table 1 (d_C, d_H, d_C->, d_H->) for scan datasets,
-Table 2 (squared Chamfer and IoU, mean / median / std) for ShapeNet-like datasets, Table 3 (time
-per iteration, structure, parameters) for the runtime table, and for the 2D shapes of SPEC 9
-one table per shape (mean ± std over seeds, the corner and spurious-piece measures) plus the
-snapshots taken during training. The paper's numbers are kept apart: they appear only in the
-Markdown / HTML renderings, in rows whose `source` is `paper`.
+and failure counts; per method, and per method and shape for 2D curve datasets) and lays them
+out as in the paper (SPEC 8): Table 1 (d_C, d_H, d_C->, d_H->) for scan datasets, Table 2
+(squared Chamfer and IoU, mean / median / std) for ShapeNet-like datasets, and for the 2D shapes
+of SPEC 9 one table per shape (mean ± std over seeds, the corner and spurious-piece measures)
+plus the snapshots taken during training; `<dataset>.md` and `.html` render them
+(`steik.rendering`). The runtime table (Table 3) is `steik.runtime_table`. The paper's numbers
+are kept apart: they appear only in the Markdown / HTML renderings, in rows whose `source` is
+`paper`.
 
 Conventions: statistics skip NaN (a metric that does not apply, or a run without a surface);
 `std` is the population standard deviation (ddof = 0, numpy's default, as in the reference
@@ -29,50 +30,21 @@ from steik.data.registry import PAPER_TABLES
 from steik.errors import SteikError
 from steik.fileio import atomic_path
 from steik.methods import method_label
+from steik.rendering import Section, render_html, render_markdown
+from steik.rows import (
+    CURVE_METRICS,
+    METRICS,
+    ROW_COLUMNS,
+    SCAN_COLUMNS,
+    SNAPSHOT_COLUMNS,
+    SURFACE_METRICS,
+    read_rows,
+)
 
-SURFACE_METRICS: tuple[str, ...] = (
-    "chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan", "chamfer_sq", "iou", "chamfer_l1",
-    "normal_consistency", "fscore",
-)  # fmt: skip
-"""Metrics of a reconstructed surface (SPEC 7; NaN where one does not apply)."""
-CURVE_METRICS: tuple[str, ...] = (
-    "eikonal", "n_components", "spurious", "corner", "corner_convex", "corner_concave",
-)  # fmt: skip
-"""Measures of a 2D zero contour against an exact curve (`steik.metrics`, plane curves);
-`n_components` also counts the pieces of a 3D mesh."""
 CURVE_ONLY: tuple[str, ...] = tuple(m for m in CURVE_METRICS if m != "n_components")
 """The measures only a 2D curve dataset has: their presence selects the per-shape 2D layout."""
-TIMINGS: tuple[str, ...] = ("train_seconds", "ms_per_iter", "extract_seconds")
-
-ROW_COLUMNS: tuple[str, ...] = (
-    "dataset", "shape", "method", "seed", "neuron", "structure", "init", "div", "n_params",
-    "iterations", "n_points", *SURFACE_METRICS, *CURVE_METRICS, "train_seconds", "ms_per_iter",
-    "n_shapes_batch", "extract_seconds", "device", "torch_version", "steik_version", "config_hash",
-    "source", "status", "message",
-)  # fmt: skip
-"""Columns of a metrics row (DESIGN 2, plus the 2D curve measures, the training batch size and
-the shape's input file), in order."""
-
-METRICS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS, *TIMINGS)
-"""Numeric columns summarised."""
-
-SNAPSHOT_COLUMNS: tuple[str, ...] = (
-    "dataset", "shape", "method", "seed", "fraction", "iteration", "w_div", "seconds", "chamfer",
-    "hausdorff", "chamfer_scan", "iou", "n_components", "spurious", "corner", "corner_convex",
-    "corner_concave",
-)  # fmt: skip
-"""Columns of a snapshot row: one network kept during training (`seconds`: training seconds
-spent to reach it), scored like a final one."""
 
 STATISTICS: tuple[str, ...] = ("mean", "median", "std")
-
-SCAN_COLUMNS: dict[str, str] = {
-    "chamfer": "d_C",
-    "hausdorff": "d_H",
-    "chamfer_scan": "d_C->",
-    "hausdorff_scan": "d_H->",
-}
-"""Table 1: metric -> column heading."""
 
 SHAPENET_COLUMNS: dict[str, str] = {"chamfer_sq": "sq. Chamfer", "iou": "IoU"}
 """Table 2: metric -> column heading (each with mean, median, std)."""
@@ -104,42 +76,6 @@ PAPER_TABLE2: dict[str, tuple[float, float, float, float, float, float]] = {
     "Qua + L_div": (5.45e-5, 1.05e-5, 3.60e-4, 0.9593, 0.9852, 0.1130),
     "StEik": (6.86e-5, 6.33e-6, 3.34e-4, 0.9671, 0.9841, 0.0878),
 }
-
-# SPEC 8, Table 3 (paper's GPU, 15,000 + 15,000 points): (label, structure, ms, parameters).
-PAPER_TABLE3: tuple[tuple[str, str, float, str], ...] = (
-    ("DiGS", "5 x 256", 37.86, "0.26M"),
-    ("Lin + L_L.n.", "5 x 256", 32.52, "0.26M"),
-    ("Qua + L_div", "5 x 128", 50.92, "0.20M"),
-    ("StEik", "5 x 128", 42.20, "0.20M"),
-    ("DiGS", "8 x 512", 63.28, "1.84M"),
-    ("Lin + L_L.n.", "8 x 512", 50.90, "1.84M"),
-    ("Qua + L_div", "8 x 256", 100.27, "1.39M"),
-    ("StEik", "8 x 256", 80.62, "1.39M"),
-)
-
-
-# ------------------------------------------------------------------ reading and aggregating
-
-
-def read_rows(paths: Sequence[str | Path], columns: Sequence[str], what: str) -> pd.DataFrame:
-    """Every row of the Parquet files `paths` in one frame with `columns` (files hold one run's
-    row, or a training batch's rows); a file that is unreadable or lacks a column is refused."""
-    if not paths:
-        raise SteikError(f"no {what} files given")
-    frames = []
-    for path in paths:
-        try:
-            frame = pd.read_parquet(path)
-        except (OSError, ValueError) as error:
-            raise SteikError(f"{path}: unreadable {what} file ({error}); make it again") from None
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise SteikError(
-                f"{path}: {what} rows lack column(s) {', '.join(missing)}; make it again "
-                "(`steik evaluate`, then `steik tables`)"
-            )
-        frames.append(frame[list(columns)])
-    return pd.concat(frames, ignore_index=True)
 
 
 def read_metrics(paths: Sequence[str | Path]) -> pd.DataFrame:
@@ -340,43 +276,6 @@ def snapshot_tables(summary: pd.DataFrame, shape: str) -> list[tuple[str, pd.Dat
     return tables
 
 
-# ------------------------------------------------------------------ rendering
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float | np.floating):
-        return "" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value)
-
-
-def _markdown(table: pd.DataFrame) -> str:
-    shown = table.map(_fmt)
-    if "source" in shown.columns:
-        paper = shown["source"] == "paper"
-        shown.loc[paper, "method"] = "*" + shown.loc[paper, "method"] + " (paper)*"
-    return shown.to_markdown(index=False)
-
-
-_CSS = (
-    "<style>table{border-collapse:collapse;margin:0.5em 0 1.5em}"
-    "th,td{border:1px solid #bbb;padding:2px 8px;text-align:right}"
-    "td:first-child,th:first-child{text-align:left}body{font-family:sans-serif}</style>"
-)
-
-
-def _html(table: pd.DataFrame) -> str:
-    def paper_style(row: pd.Series) -> list[str]:
-        mark = "color:#666;font-style:italic" if row.get("source") == "paper" else ""
-        return [mark] * len(row)
-
-    table = table.copy()
-    if "source" in table.columns:
-        paper = table["source"] == "paper"
-        table.loc[paper, "method"] = table.loc[paper, "method"] + " (paper)"
-    styler = table.style.apply(paper_style, axis=1).format(_fmt).hide(axis="index")
-    return styler.to_html()
-
-
 def _ground_truth_note(summary: pd.DataFrame) -> str:
     """For Table 1: which columns are empty for want of the dense ground truth (runs on the scans
     alone have the one-sided distances only), or nothing when every column has values."""
@@ -398,7 +297,7 @@ def _sections(
     paper: str,
     snapshots: pd.DataFrame | None = None,
     snapshot_shape: str | None = None,
-) -> list[tuple[str, str, pd.DataFrame]]:
+) -> list[Section]:
     """(heading, note, table) of every section shown for this dataset."""
     n = f"{rows['shape'].nunique()} shapes, {rows['method'].nunique()} methods, {len(rows)} runs"
     sections = []
@@ -449,23 +348,6 @@ def _sections(
         (f"{dataset}: every run", "status ok, diverged or no_surface.", per_shape_table(rows))
     )
     return sections
-
-
-def render_markdown(sections: Sequence[tuple[str, str, pd.DataFrame]]) -> str:
-    """Sections as Markdown: a heading, a note and a table each."""
-    parts = []
-    for heading, note, table in sections:
-        parts += [f"## {heading}", "", note, "", _markdown(table), ""]
-    return "\n".join(parts)
-
-
-def render_html(title: str, sections: Sequence[tuple[str, str, pd.DataFrame]]) -> str:
-    """Sections as one HTML page (paper rows greyed out)."""
-    parts = [f"<html><head><meta charset='utf-8'><title>{title}</title>{_CSS}</head><body>"]
-    for heading, note, table in sections:
-        parts += [f"<h2>{heading}</h2>", f"<p>{note}</p>", _html(table)]
-    parts.append("</body></html>")
-    return "\n".join(parts)
 
 
 def write_tables(
@@ -525,102 +407,4 @@ def write_tables(
         tmp.write_text(f"# {dataset}\n\n" + render_markdown(sections))
     with atomic_path(paths["html"]) as tmp:
         tmp.write_text(render_html(dataset, sections))
-    return paths
-
-
-# ------------------------------------------------------------------ runtime (Table 3)
-
-
-def runtime_table(rows: pd.DataFrame) -> pd.DataFrame:
-    """Table 3 layout from metrics rows: per (method, structure, device, points per iteration,
-    shapes trained together), the median ms per iteration over runs (one iteration of the whole
-    batch), the median seconds one shape costs from its sample to its mesh (its share of the
-    batch's training plus its extraction; screened Poisson: its reconstruction), the parameter
-    count, the datasets and run count."""
-    keys = ["method", "structure", "n_params", "device", "n_points", "n_shapes_batch"]
-    records = []
-    for values, group in rows.groupby(keys, sort=False):
-        method, structure, n_params, device, n_points, batch = values
-        ms = group["ms_per_iter"].to_numpy(dtype=np.float64)
-        ms = ms[np.isfinite(ms)]
-        per_shape = group["train_seconds"] / group["n_shapes_batch"] + group["extract_seconds"]
-        per_shape = per_shape.to_numpy(dtype=np.float64)
-        per_shape = per_shape[np.isfinite(per_shape)]
-        records.append(
-            {
-                "method": method,
-                "structure": structure,
-                "ms_per_iter": float(np.median(ms)) if ms.size else math.nan,
-                "seconds_per_shape": float(np.median(per_shape)) if per_shape.size else math.nan,
-                "n_params": int(n_params),
-                "device": device,
-                "n_points": int(n_points),
-                "n_shapes_batch": int(batch),
-                "datasets": ", ".join(dict.fromkeys(group["dataset"].astype(str))),
-                "n_runs": len(group),
-            }
-        )
-    return pd.DataFrame.from_records(records)
-
-
-def _runtime_display(table: pd.DataFrame) -> pd.DataFrame:
-    ours = pd.DataFrame(
-        {
-            "method": table["method"].map(method_label),
-            "source": "ours",
-            "structure": table["structure"],
-            "ms / iteration": table["ms_per_iter"],
-            "s / shape": table["seconds_per_shape"],
-            "parameters": table["n_params"].map(lambda n: f"{n / 1e6:.2f}M ({n:,})"),
-            "device": table["device"],
-            "points": table["n_points"].map(str),
-            "shapes per batch": table["n_shapes_batch"].map(str),
-            "datasets": table["datasets"],
-        }
-    )
-    paper = pd.DataFrame(
-        [
-            (label, "paper", s, ms, math.nan, p, "paper's GPU", "30000", "1", "")
-            for label, s, ms, p in PAPER_TABLE3
-        ],
-        columns=ours.columns,
-    )
-    return pd.concat([ours, paper], ignore_index=True)
-
-
-def write_runtime(tables: Sequence[str | Path], out: str | Path) -> dict[str, Path]:
-    """Runtime table from dataset tables (`<dataset>.parquet`): `out` (Parquet, ours only) and
-    `.md` / `.html` beside it with the paper's Table 3 rows marked."""
-    if not tables:
-        raise SteikError("no dataset tables given; pass --tables results/tables/<dataset>.parquet")
-    if Path(out).suffix.lower() != ".parquet":
-        raise SteikError(
-            f"--out {out}: the runtime table is written as Parquet; give a path ending in "
-            ".parquet (its .md and .html go beside it)"
-        )
-    needed = ("dataset", "method", "structure", "n_params", "device", "n_points",
-              "n_shapes_batch", "ms_per_iter", "train_seconds", "extract_seconds")  # fmt: skip
-    rows = read_rows(tables, needed, "dataset table")
-    table = runtime_table(rows)
-    display = _runtime_display(table)
-    note = (
-        "Median ms per training iteration over this workflow's runs (divergence phase), on this "
-        "run's device and points per iteration; one iteration trains every shape of a batch "
-        "together. s / shape: median seconds from a shape's sample to its mesh (its share of its "
-        "batch's training plus its extraction; screened Poisson: the reconstruction). Rows "
-        "marked (paper) are the StEik paper's Table 3 (its GPU, 15,000 + 15,000 points, one "
-        "shape)."
-    )
-    out = Path(out)
-    paths = {"table": out, "markdown": out.with_suffix(".md"), "html": out.with_suffix(".html")}
-    with atomic_path(paths["table"]) as tmp:
-        table.to_parquet(tmp, index=False)
-    with atomic_path(paths["markdown"]) as tmp:
-        tmp.write_text(f"# Time per iteration (Table 3 layout)\n\n{note}\n\n{_markdown(display)}\n")
-    with atomic_path(paths["html"]) as tmp:
-        tmp.write_text(
-            f"<html><head><meta charset='utf-8'><title>runtime</title>{_CSS}</head><body>"
-            f"<h2>Time per iteration (Table 3 layout)</h2><p>{note}</p>{_html(display)}"
-            "</body></html>"
-        )
     return paths

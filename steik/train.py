@@ -32,7 +32,7 @@ from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path, remove_stale_temporaries, write_json
 from steik.methods import MethodConfig, learning_rate
-from steik.model import build_network, load_snapshots, save_model, save_snapshots
+from steik.model import ModelRecord, build_network, load_snapshots, save_model, save_snapshots
 from steik.objectives import objective_for
 from steik.provenance import steik_version, torch_version
 from steik.seeds import check_seed
@@ -291,7 +291,7 @@ class Trainer:
             self.log_rows[k].append(row)
 
     # -- run -------------------------------------------------------------------------------
-    def run(self, record: str | Path | None = None) -> list[dict[str, Any]]:
+    def run(self, record: str | Path | None = None) -> list[ModelRecord]:
         """Train to `config.iterations`, then write every shape's model and log (and the batch
         `record`, when given) and remove the checkpoint. Returns each shape's model metadata."""
         c = self.config
@@ -399,32 +399,32 @@ class Trainer:
                 remove_stale_temporaries(self.shape_dir(k) / name)
 
     # -- outputs ---------------------------------------------------------------------------
-    def model_meta(self, k: int) -> dict[str, Any]:
-        """Model-file metadata of shape k (see `steik.model.ModelMeta`)."""
+    def model_meta(self, k: int) -> ModelRecord:
+        """Model-file record of shape k."""
         shape = self.shapes[k]
         ms = 1000.0 * float(np.median(self.step_seconds)) if self.step_seconds else math.nan
-        return {
-            "config": self.config.as_dict(),
-            "config_hash": self.config.digest(),
-            "shape": shape.name,
-            "dim": self.dim,
-            "points_digest": shape.digest,
-            "center": [float(v) for v in np.asarray(shape.sample.center).reshape(-1)],
-            "scale": float(shape.sample.scale),
-            "seed": self.seed,
-            "iterations": self.iteration,
-            "status": "ok" if self.guard.alive[k] else "diverged",
-            "message": self.guard.message(k),
-            "train_seconds": self.elapsed,
-            "ms_per_iter": ms,
-            "n_params": self.net.n_params_per_shape(),
-            "device": str(self.device),
-            "torch_version": torch_version(),
-            "steik_version": steik_version(),
-            "n_shapes_batch": self.K,
-        }
+        return ModelRecord(
+            config=self.config,
+            config_hash=self.config.digest(),
+            shape=shape.name,
+            dim=self.dim,
+            points_digest=shape.digest,
+            center=tuple(float(v) for v in np.asarray(shape.sample.center).reshape(-1)),
+            scale=float(shape.sample.scale),
+            seed=self.seed,
+            iterations=self.iteration,
+            status="ok" if self.guard.alive[k] else "diverged",
+            message=self.guard.message(k),
+            train_seconds=self.elapsed,
+            ms_per_iter=ms,
+            n_params=self.net.n_params_per_shape(),
+            device=str(self.device),
+            torch_version=torch_version(),
+            steik_version=steik_version(),
+            n_shapes_batch=self.K,
+        )
 
-    def save_models(self) -> list[dict[str, Any]]:
+    def save_models(self) -> list[ModelRecord]:
         """Write each shape's `model.pt` and `train_log.parquet` (each file atomically)."""
         metas = []
         columns = [
@@ -444,7 +444,7 @@ class Trainer:
             metas.append(meta)
         return metas
 
-    def write_record(self, path: str | Path, metas: Sequence[dict[str, Any]]) -> Path:
+    def write_record(self, path: str | Path, metas: Sequence[ModelRecord]) -> Path:
         """The batch record (JSON): which shapes trained together, where their models are, how
         each ended. Written last, so its presence means every model of the batch is complete."""
         record = {
@@ -456,10 +456,10 @@ class Trainer:
             "train_seconds": self.elapsed,
             "shapes": [
                 {
-                    "shape": m["shape"],
+                    "shape": m.shape,
                     "model": str(self.shape_dir(k) / "model.pt"),
-                    "status": m["status"],
-                    "message": m["message"],
+                    "status": m.status,
+                    "message": m.message,
                 }
                 for k, m in enumerate(metas)
             ],
@@ -565,13 +565,13 @@ class SnapshotHook(Hook):
             if trainer.iteration == 0 or not path.is_file():
                 continue
             try:
-                networks, meta = load_snapshots(path)
+                networks, kept_before = load_snapshots(path)
             except SteikError:
                 continue
-            if meta.get("config_hash") != trainer.config.digest():
+            if kept_before.config_hash != trainer.config.digest():
                 continue
-            seconds = meta.get("seconds") or [math.nan] * len(networks)
-            kept = zip(networks, meta["iterations"], meta["w_div"], seconds, strict=True)
+            kept = zip(networks, kept_before.iterations, kept_before.w_div, kept_before.seconds,
+                       strict=True)  # fmt: skip
             for net, i, w, t in kept:
                 if i <= trainer.iteration:
                     self.records[k]["iterations"].append(i)
@@ -593,12 +593,7 @@ class SnapshotHook(Hook):
             record["w_div"].append(float(weight))
             record["seconds"].append(float(trainer.elapsed))
             record["states"].append(trainer.net.shape_state(k))
-            meta = {
-                key: value
-                for key, value in trainer.model_meta(k).items()
-                if key not in ("status", "message", "iterations")
-            }
-            save_snapshots(trainer.shape_dir(k) / "snapshots.pt", meta, **record)
+            save_snapshots(trainer.shape_dir(k) / "snapshots.pt", trainer.model_meta(k), **record)
 
 
 def snapshot_iterations(iterations: int, fractions: Sequence[float]) -> list[int]:
@@ -621,7 +616,7 @@ def train(
     snapshots: Sequence[float] = (),
     checkpoint: str | Path | None = None,
     record: str | Path | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ModelRecord]:
     """Train every sample file's shape with `config`, together as one K-batch.
 
     Writes `<out_dir>/<stem>/model.pt` and `train_log.parquet` per input (and `snapshots.pt`

@@ -224,10 +224,10 @@ def test_tiny_run_writes_the_table_with_every_column(tiny_run):
 def test_snapshots_record_the_schedule(tiny_run):
     root, _ = tiny_run
     networks, meta = load_snapshots(root / "steik" / "snowflake" / "snapshots.pt")
-    assert meta["iterations"] == [5, 10, 20]
+    assert meta.iterations == (5, 10, 20)
     # SRB schedule: 100 up to 20% of training, linear to 0 at 40% (75 at 25%); the last
     # snapshot carries the weight of the final iteration (0).
-    assert meta["w_div"] == pytest.approx([75.0, 0.0, 0.0])
+    assert meta.w_div == pytest.approx([75.0, 0.0, 0.0])
     final, _ = load_model(root / "steik" / "snowflake" / "model.pt")
     x = torch.rand(1, 50, 2)
     torch.testing.assert_close(networks[-1](x), final(x))

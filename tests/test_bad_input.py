@@ -188,7 +188,7 @@ def test_a_missing_folder_or_permission_is_one_line(tmp_path, capsys, monkeypatc
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(table))
 
-    monkeypatch.setattr("steik.tables.read_rows", denied)
+    monkeypatch.setattr("steik.runtime_table.read_rows", denied)
     code, err = _cli(["runtime", "--tables", table, "--out", tmp_path / "r.parquet"], capsys)
     _one_line(code, err, f"{table}: Permission denied; check its permissions")
 

@@ -14,11 +14,14 @@ import trimesh
 from test_mesh import make_trained
 
 from steik import evaluate as ev
-from steik import mesh
+from steik import mesh, rows, scores
 from steik.cli import main as cli
-from steik.data.sample import Sample, SampleConfig, sample_mesh, write_sample
+from steik.data.sample import Sample, write_sample
+from steik.data.sampling import SampleConfig, sample_mesh
 from steik.errors import SteikError
 from steik.fileio import array_digest
+from steik.methods import MethodConfig
+from steik.model import ModelRecord
 
 RADIUS, CENTER = 2.0, np.array([5.0, 1.0, -2.0])
 
@@ -46,15 +49,11 @@ def analytic_model(monkeypatch, sample: Sample, radius: float, status: str = "ok
     def network(x):
         return (x - c).norm(dim=-1) - r
 
-    meta = {
-        "config": {"name": "steik", "neuron": "quadratic", "init": "mfgi", "div": "directional",
-                   "layers": 5, "hidden": 128, "n_manifold": 15_000, "n_offsurface": 15_000},
-        "dim": 3, "points_digest": array_digest(sample.points), "shape": "ball", "seed": 3,
-        "iterations": 10_000, "status": status,
-        "message": "loss non-finite at iteration 7" if status == "diverged" else "",
-        "train_seconds": 12.5, "ms_per_iter": 1.25, "n_params": 200_067, "device": "cpu",
-        "torch_version": "t", "steik_version": "s", "config_hash": "abc",
-    }  # fmt: skip
+    config = MethodConfig(name="steik", experiment="srb", neuron="quadratic", init="mfgi",
+                          div="directional", layers=5, hidden=128, n_manifold=15_000,
+                          n_offsurface=15_000)  # fmt: skip
+    message = "loss non-finite at iteration 7" if status == "diverged" else ""
+    meta = ball_meta(sample, config=config, status=status, message=message)
     monkeypatch.setattr("steik.evaluate.load_model", lambda path, device="cpu": (network, meta))
     return network
 
@@ -72,8 +71,8 @@ def test_row_of_a_larger_sphere_has_the_analytic_values(ball, tmp_path, monkeypa
     sample_path, sample = write(tmp_path, ball)
     network = analytic_model(monkeypatch, sample, radius=2.2)
     mesh_path = extract(tmp_path, network, sample)
-    row = ev.evaluate(mesh_path, "model.pt", sample_path, ev.EvaluationConfig(n_samples=50_000))
-    assert tuple(row) == ev.ROW_COLUMNS
+    row = ev.evaluate(mesh_path, "model.pt", sample_path, scores.EvaluationConfig(n_samples=50_000))
+    assert tuple(row) == rows.ROW_COLUMNS
     assert row["chamfer"] == pytest.approx(0.2, abs=0.01)
     assert row["hausdorff"] == pytest.approx(0.2, abs=0.03)
     assert row["chamfer_scan"] == pytest.approx(0.2, abs=0.01)
@@ -94,7 +93,7 @@ def test_matching_sphere_scores_near_perfect(ball, tmp_path, monkeypatch):
     sample_path, sample = write(tmp_path, ball)
     network = analytic_model(monkeypatch, sample, radius=RADIUS)
     row = ev.evaluate(extract(tmp_path, network, sample, 64), "m", sample_path,
-                      ev.EvaluationConfig(n_samples=50_000))  # fmt: skip
+                      scores.EvaluationConfig(n_samples=50_000))  # fmt: skip
     assert row["chamfer"] < 0.02 and row["fscore"] > 0.95 and row["iou"] > 0.98
 
 
@@ -106,9 +105,9 @@ def test_only_the_metrics_of_the_ground_truth_kind_are_reported(
     sample_path, sample = write(tmp_path, ball, ground_truth, drop)
     network = analytic_model(monkeypatch, sample, radius=2.2)
     row = ev.evaluate(extract(tmp_path, network, sample, 32), "m", sample_path,
-                      ev.EvaluationConfig(n_samples=20_000))  # fmt: skip
-    reported = {c for c in ev.METRIC_COLUMNS if not math.isnan(row[c])}
-    assert reported == set(ev.APPLICABLE[ground_truth])
+                      scores.EvaluationConfig(n_samples=20_000))  # fmt: skip
+    reported = {c for c in rows.METRIC_COLUMNS if not math.isnan(row[c])}
+    assert reported == set(scores.APPLICABLE[ground_truth])
 
 
 def test_no_surface_row_has_nan_distances_but_an_iou(ball, tmp_path, monkeypatch):
@@ -124,32 +123,40 @@ def test_no_surface_row_has_nan_distances_but_an_iou(ball, tmp_path, monkeypatch
     )
     row = ev.evaluate(mesh_path, "m", sample_path)
     assert row["status"] == "no_surface" and "no zero crossing" in row["message"]
-    assert all(math.isnan(row[c]) for c in ev.METRIC_COLUMNS if c != "iou")
+    assert all(math.isnan(row[c]) for c in rows.METRIC_COLUMNS if c != "iou")
     assert row["iou"] == 0.0  # nothing predicted inside, the labels have an inside
 
 
-def ball_meta(sample: Sample) -> dict:
-    return {"dim": 3, "points_digest": array_digest(sample.points), "status": "ok", "config": {}}
+def ball_meta(sample: Sample, **changes) -> ModelRecord:
+    """The record of a model trained on `sample` (fields of `ModelRecord` in `changes` win)."""
+    fields = dict(
+        config=MethodConfig(name="steik", experiment="srb"), config_hash="abc", shape="ball",
+        dim=sample.dim, points_digest=array_digest(sample.points), center=tuple(sample.center),
+        scale=sample.scale, seed=3, iterations=10_000, status="ok", message="",
+        train_seconds=12.5, ms_per_iter=1.25, n_params=200_067, device="cpu",
+        torch_version="t", steik_version="s", n_shapes_batch=1,
+    )  # fmt: skip
+    return ModelRecord(**(fields | changes))
 
 
 def test_diverged_model_gives_diverged_status(ball, tmp_path, monkeypatch):
     sample_path, sample = write(tmp_path, ball)
     network = analytic_model(monkeypatch, sample, radius=2.2, status="diverged")
     row = ev.evaluate(extract(tmp_path, network, sample, 24), "m", sample_path,
-                      ev.EvaluationConfig(n_samples=5_000))  # fmt: skip
+                      scores.EvaluationConfig(n_samples=5_000))  # fmt: skip
     assert row["status"] == "diverged" and "iteration 7" in row["message"]
     assert not math.isnan(row["chamfer"])
 
 
 def test_write_row_keeps_columns_and_nan(tmp_path):
-    row = dict.fromkeys(ev.ROW_COLUMNS, "x") | dict.fromkeys(ev.METRIC_COLUMNS, math.nan)
+    row = {c.name: math.nan if c.dtype == "float64" else "x" for c in rows.ROW_SCHEMA}
     row |= {"seed": 0, "chamfer": 0.5}
-    path = ev.write_row(row, tmp_path / "metrics.parquet")
+    path = rows.write_row(row, tmp_path / "metrics.parquet")
     frame = pd.read_parquet(path)
-    assert tuple(frame.columns) == ev.ROW_COLUMNS and len(frame) == 1
+    assert tuple(frame.columns) == rows.ROW_COLUMNS and len(frame) == 1
     assert frame["chamfer"].iloc[0] == 0.5 and np.isnan(frame["iou"].iloc[0])
     with pytest.raises(SteikError, match="parquet"):
-        ev.write_row(row, tmp_path / "metrics.csv")
+        rows.write_row(row, tmp_path / "metrics.csv")
 
 
 # -- command line with a real model file ----------------------------------------------------
@@ -177,16 +184,16 @@ def test_cli_evaluate_writes_one_row(extracted, tmp_path):
     out = tmp_path / "metrics.parquet"
     assert run_evaluate(extracted, out) == 0
     frame = pd.read_parquet(out)
-    assert tuple(frame.columns) == ev.ROW_COLUMNS and len(frame) == 1
+    assert tuple(frame.columns) == rows.ROW_COLUMNS and len(frame) == 1
     row = frame.iloc[0]
     assert (row["method"], row["structure"], row["n_points"], row["iterations"]) == (
         "steik", "3 x 32", 512, 2)  # fmt: skip
     assert row["status"] == "ok" and row["dataset"] == "demo" and row["shape"] == "ball"
     sidecar = json.loads(extracted["mesh"].with_suffix(".json").read_text())
     assert row["extract_seconds"] == sidecar["extract_seconds"]
-    assert all(np.isfinite(row[c]) for c in ev.SURFACE_METRICS)
+    assert all(np.isfinite(row[c]) for c in rows.SURFACE_METRICS)
     assert row["n_components"] >= 1  # pieces of the mesh, counted for every 3D surface
-    assert all(np.isnan(row[c]) for c in ev.CURVE_METRICS if c != "n_components")  # no 2D curve
+    assert all(np.isnan(row[c]) for c in rows.CURVE_METRICS if c != "n_components")  # no 2D curve
     assert row["n_shapes_batch"] == 1 and row["source"] == "generated:ball"
 
 
@@ -236,7 +243,7 @@ def test_missing_model_is_one_clear_error(extracted, tmp_path, capsys):
 
 
 def test_2d_contour_of_a_larger_circle(tmp_path, monkeypatch):
-    from steik.data.sample import sample_curve
+    from steik.data.sampling import sample_curve
 
     arrays = sample_curve("circle", SampleConfig(n_points=2000, n_gt=20_000, n_occ=40_000))
     sample = Sample(dataset="demo2d", shape="circle", ground_truth="mesh",
@@ -247,12 +254,12 @@ def test_2d_contour_of_a_larger_circle(tmp_path, monkeypatch):
     def circle(x):  # radius 0.55 in original units, the exact curve has radius 0.5
         return (x - c).norm(dim=-1) - 0.55 / sample.scale
 
-    meta = ball_meta(sample) | {"dim": 2}
+    meta = ball_meta(sample)
     monkeypatch.setattr("steik.evaluate.load_model", lambda p, device="cpu": (circle, meta))
     mesh_path = extract(tmp_path, circle, sample, 128)
     vertices, edges = mesh.read_surface(mesh_path)
     assert edges.shape[1] == 2 and np.allclose(vertices[:, 2], 0)
-    row = ev.evaluate(mesh_path, "m", sample_path, ev.EvaluationConfig(n_samples=20_000))
+    row = ev.evaluate(mesh_path, "m", sample_path, scores.EvaluationConfig(n_samples=20_000))
     # Scored against the exact circle: every contour point is 0.05 from it.
     assert row["chamfer"] == pytest.approx(0.05, abs=1e-4)
     assert row["hausdorff"] == pytest.approx(0.05, abs=1e-3)

@@ -14,6 +14,7 @@ from scipy.spatial import cKDTree
 from steik import mesh
 from steik.cli import main as cli
 from steik.errors import SteikError
+from steik.grid import evaluate_grid, evaluate_multires, grid_for_points
 
 # -- analytic SDFs as networks: x [K, N, d] -> u [K, N] -----------------------------------------
 
@@ -82,7 +83,8 @@ def make_trained(folder) -> dict:
 
     A fresh mfgi network with sphere radius 0.5 has a zero level set inside the box.
     """
-    from steik.data.sample import Sample, SampleConfig, sample_mesh, write_sample
+    from steik.data.sample import Sample, write_sample
+    from steik.data.sampling import SampleConfig, sample_mesh
     from steik.methods import preset
     from steik.train import train
 
@@ -136,7 +138,7 @@ def trained(tmp_path_factory) -> dict:
 
 def test_grid_has_resolution_on_shortest_axis_and_covers_box():
     points = np.array([[-1.0, -0.5, -0.2], [1.0, 0.5, 0.2]], dtype=np.float32)
-    grid = mesh.grid_for_points(points, 33, margin=0.1)
+    grid = grid_for_points(points, 33, margin=0.1)
     assert grid.shape[2] == 33
     assert grid.spacing == pytest.approx(0.6 / 32)
     lo = np.asarray(grid.origin)
@@ -148,10 +150,10 @@ def test_grid_has_resolution_on_shortest_axis_and_covers_box():
 
 
 def test_dense_values_do_not_depend_on_chunk_size():
-    grid = mesh.grid_for_points(CUBE, 20)
+    grid = grid_for_points(CUBE, 20)
     u = sphere_sdf(0.5)
-    big = mesh.evaluate_grid(u, grid, chunk=1 << 20)
-    small = mesh.evaluate_grid(u, grid, chunk=777)
+    big = evaluate_grid(u, grid, chunk=1 << 20)
+    small = evaluate_grid(u, grid, chunk=777)
     np.testing.assert_array_equal(big, small)
     i, j, k = 3, 11, 17
     p = np.asarray(grid.origin) + np.array([i, j, k]) * grid.spacing
@@ -205,14 +207,14 @@ def test_multires_and_dense_meshes_agree(name):
 
 
 def test_multires_evaluates_at_most_15_percent_at_256_on_a_sphere():
-    grid = mesh.grid_for_points(CUBE, 256)
+    grid = grid_for_points(CUBE, 256)
     calls = []
 
     def counted(x):
         calls.append(x.shape[1])
         return sphere_sdf(0.9)(x)
 
-    values, evaluated = mesh.evaluate_multires(counted, grid)
+    values, evaluated = evaluate_multires(counted, grid)
     assert evaluated == sum(calls)
     assert evaluated <= 0.15 * grid.size
     assert values.shape == grid.shape and np.isfinite(values).all()

@@ -9,7 +9,8 @@ import pytest
 import torch
 import trimesh
 
-from steik import mesh, metrics
+from steik import metrics
+from steik.grid import evaluate_points
 
 
 def sphere_points(n: int, radius: float, seed: int, center=(0.0, 0.0, 0.0)) -> np.ndarray:
@@ -112,9 +113,9 @@ def test_iou_of_network_sign_against_sphere_labels_matches_lens_volume():
     def same_sphere(x):
         return x.norm(dim=-1) - r
 
-    inside_same = mesh.evaluate_points(same_sphere, occ, chunk=100_000) < 0
+    inside_same = evaluate_points(same_sphere, occ, chunk=100_000) < 0
     assert metrics.iou(inside_same, labels) == 1.0
-    inside = mesh.evaluate_points(shifted_sphere, occ, chunk=100_000) < 0
+    inside = evaluate_points(shifted_sphere, occ, chunk=100_000) < 0
     lens = math.pi * (4 * r + d) * (2 * r - d) ** 2 / 12
     ball = 4 / 3 * math.pi * r**3
     assert metrics.iou(inside, labels) == pytest.approx(lens / (2 * ball - lens), rel=0.01)

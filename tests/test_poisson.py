@@ -150,7 +150,7 @@ def test_command_line_writes_mesh_and_sidecar(tmp_path, capsys):
 
 def test_evaluate_without_a_model_scores_the_poisson_mesh(tmp_path, capsys):
     """`steik evaluate` with no --model: a Poisson mesh's row, IoU from its own inside test."""
-    from steik.data.sample import SampleConfig, sample_mesh
+    from steik.data.sampling import SampleConfig, sample_mesh
 
     ball = trimesh.creation.icosphere(4, radius=1.5).apply_translation([2.0, 0.0, -1.0])
     arrays = sample_mesh(ball, SampleConfig(n_points=4000, n_gt=8000, n_occ=8000))

@@ -131,7 +131,7 @@ def test_3d_snapshots_score_like_the_final_network(sphere_run: Path):
     assert 0 < seconds[0] < seconds[1]
     assert seconds[1] == pytest.approx(final["train_seconds"], rel=1e-6)
     _, meta = load_snapshots(sphere_run / "siren_wo_n" / "sphere" / "snapshots.pt")
-    assert len(meta["seconds"]) == 2
+    assert len(meta.seconds) == 2
 
 
 def test_3d_tables_keep_the_scan_layout_and_show_training(sphere_run: Path):

@@ -9,17 +9,9 @@ import pandas as pd
 import pytest
 
 from steik.errors import SteikError
-from steik.tables import (
-    METRICS,
-    PAPER_TABLE1,
-    PAPER_TABLE2,
-    ROW_COLUMNS,
-    read_metrics,
-    runtime_table,
-    summarize,
-    write_runtime,
-    write_tables,
-)
+from steik.rows import METRICS, ROW_COLUMNS
+from steik.runtime_table import runtime_table, write_runtime
+from steik.tables import PAPER_TABLE1, PAPER_TABLE2, read_metrics, summarize, write_tables
 
 SCAN = ("chamfer", "hausdorff", "chamfer_scan", "hausdorff_scan")
 SHAPENET = ("chamfer_sq", "iou")

@@ -55,13 +55,13 @@ def test_batch_equals_single_runs_float64(tmp_path, monkeypatch, diverge):
         # float32 in the file, float64 training: compare what training computed
         for name in a:
             assert (a[name] - b[name]).abs().max().item() < 1e-10, (i, name)
-    statuses = [m["status"] for m in metas]
+    statuses = [m.status for m in metas]
     assert statuses == (["ok", "diverged", "ok"] if diverge else ["ok"] * 3)
     if diverge:
-        assert "iteration 7" in metas[1]["message"] and "last finite loss" in metas[1]["message"]
+        assert "iteration 7" in metas[1].message and "last finite loss" in metas[1].message
         # the frozen shape kept its last finite weights: they differ from the ones after 20 its
         assert all(torch.isfinite(t).all() for t in _weights(tmp_path / "batch", "s1").values())
-        assert metas[0]["iterations"] == 20
+        assert metas[0].iterations == 20
 
 
 def test_frozen_shape_stops_changing(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_frozen_shape_stops_changing(tmp_path, monkeypatch):
     train([path], config, tmp_path / "four", seed=1, quiet=True)
     config = preset("steik", "srb", iterations=30, schedule="none", **TINY)
     meta = train([path], config, tmp_path / "thirty", seed=1, quiet=True)[0]
-    assert meta["status"] == "diverged"
+    assert meta.status == "diverged"
     for name, value in _weights(tmp_path / "four", "a").items():
         assert torch.equal(value, _weights(tmp_path / "thirty", "a")[name])
 
@@ -221,12 +221,10 @@ def test_a_few_hundred_iterations_find_the_surface(tmp_path, dim):
         lr=1e-4 if dim == 2 else 3e-4,
     )
     meta = train([path], config, tmp_path / "o", quiet=True)[0]
-    assert meta["status"] == "ok"
+    assert meta.status == "ok"
     net, loaded = load_model(tmp_path / "o/s/model.pt")
-    assert (
-        loaded["points_digest"] == meta["points_digest"]
-        and loaded["n_params"] == net.n_params_per_shape()
-    )
+    assert loaded.points_digest == meta.points_digest
+    assert loaded.n_params == net.n_params_per_shape()
     rng = np.random.default_rng(1)
     q = rng.normal(size=(400, dim))
     q = torch.tensor(q / np.linalg.norm(q, axis=1, keepdims=True), dtype=torch.float32)[None]

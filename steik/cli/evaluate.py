@@ -1,6 +1,6 @@
 """Score extracted surfaces: one row of metrics, timings and provenance per shape, as Parquet.
 
-Which metrics apply depends on the sample's ground truth (SPEC 7; `steik.evaluate`): SRB-style
+Which metrics apply depends on the sample's ground truth (SPEC 7; `steik.scores`): SRB-style
 Chamfer/Hausdorff against dense ground-truth points and one-sided distances from the scan,
 ShapeNet squared Chamfer and IoU (from the network's sign), for ground-truth meshes also
 Chamfer-L1, normal consistency and F-score, and for the 2D shapes of SPEC 9 the measures against
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "100,000 meshes)",
     )
     parser.add_argument("--seed", type=int, help="seed of the surface sampling (default 0)")
-    add_options(parser, "steik.evaluate.EvaluationConfig")
+    add_options(parser, "steik.scores.EvaluationConfig")
     add_device(parser)
     parser.add_argument("--table", metavar="PARQUET", help="also write every row into this file")
     parser.add_argument(
@@ -46,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.evaluate import EvaluationConfig, evaluate_batch
+    from steik.evaluate import evaluate_batch
     from steik.provenance import resolve_device
+    from steik.scores import EvaluationConfig
 
     config = options_with_flags(args, EvaluationConfig, ("n_samples", "seed"))
     rows = evaluate_batch(args.mesh, args.model, args.sample, args.out, config,

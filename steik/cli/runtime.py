@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.tables import write_runtime
+    from steik.runtime_table import write_runtime
 
     for path in write_runtime(args.tables, args.out).values():
         print(path)

@@ -110,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for meta in metas:
         print(
-            f"{meta['shape']}: {meta['status']} after {meta['iterations']} iterations, "
-            f"{meta['train_seconds']:.1f} s ({meta['ms_per_iter']:.1f} ms/iteration) "
-            f"on {meta['device']}{': ' + meta['message'] if meta['message'] else ''}"
+            f"{meta.shape}: {meta.status} after {meta.iterations} iterations, "
+            f"{meta.train_seconds:.1f} s ({meta.ms_per_iter:.1f} ms/iteration) "
+            f"on {meta.device}{': ' + meta.message if meta.message else ''}"
         )
     return 0
