@@ -376,6 +376,7 @@ def _row(
         "n_shapes_batch": int(meta.get("n_shapes_batch", 1)),
         "extract_seconds": float(record["extract_seconds"]),
         "device": str(meta.get("device", "")),
+        "step": meta.get("step"),
         "torch_version": str(meta.get("torch_version", "")),
         "steik_version": str(meta.get("steik_version", "")),
         "config_hash": str(meta.get("config_hash", "")),

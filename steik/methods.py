@@ -44,6 +44,8 @@ INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu", "geometric_sal")
 OUTPUT_MAPS = ("none", "phase_log")
 DIVERGENCES = ("none", "full", "directional")
 DIVERGENCE_NORMS = ("l1", "l2")
+STEPS = ("auto", "explicit", "compiled", "autograd")
+"""Derivative paths of the training step (the `step` field; `steik.derivatives`)."""
 
 METHOD_LABELS: dict[str, str] = {
     "igr_wo_n": "IGR wo n",
@@ -182,6 +184,11 @@ class MethodConfig:
     term public re-implementations add when they have no normals (0: off, the paper's
     points-only loss as we read it). The normals term, with normals, is weighted by
     `w_normal`."""
+    step: str = "auto"
+    """Derivative path of the training step (`steik.derivatives`): `auto` (explicit derivatives
+    where they cover the network, compiled for runs of at least 5e7 iterations x points,
+    autograd otherwise), `explicit`, `compiled` or `autograd`. Same numbers up to float
+    rounding; left at `auto` it does not enter the digest (see `digest`)."""
 
     def __post_init__(self) -> None:
         # Configurations read back from JSON (model files) carry lists; keep tuples throughout.
@@ -572,6 +579,7 @@ def validate(config: MethodConfig) -> None:
         "div": DIVERGENCES,
         "div_norm": DIVERGENCE_NORMS,
         "schedule": SCHEDULES,
+        "step": STEPS,
     }
     for name, valid in choices.items():
         if getattr(config, name) not in valid:

@@ -31,7 +31,9 @@ SNAPSHOT_FORMAT = "steik-snapshots/1"
 ModelMeta = dict[str, Any]
 """A model file's metadata: `config` (MethodConfig.as_dict), `config_hash`, `shape`, `dim`,
 `points_digest`, `center`, `scale`, `seed`, `iterations`, `status`, `message`, `train_seconds`,
-`ms_per_iter`, `n_params`, `device`, `torch_version`, `steik_version`, `n_shapes_batch`."""
+`ms_per_iter`, `n_params`, `device`, `step` (the derivative path the training steps took:
+explicit, compiled or autograd; absent in older files), `torch_version`, `steik_version`,
+`n_shapes_batch`."""
 
 
 def build_network(

@@ -48,10 +48,11 @@ ROW_COLUMNS: tuple[str, ...] = (
     "dataset", "shape", "method", "seed", "neuron", "structure", "init", "div", "n_params",
     "iterations", "n_points", *SURFACE_METRICS, *CURVE_METRICS, "train_seconds", "ms_per_iter",
     "n_shapes_batch", "extract_seconds", "device", "torch_version", "steik_version", "config_hash",
-    "source", "status", "message",
+    "source", "status", "message", "step",
 )  # fmt: skip
 """Columns of a metrics row (DESIGN 2, plus the 2D curve measures, the training batch size and
-the shape's input file), in order."""
+the shape's input file), in order. `step`: the derivative path training took (explicit, compiled
+or autograd; None without a network, screened Poisson, and for model files older than it)."""
 
 METRICS: tuple[str, ...] = (*SURFACE_METRICS, *CURVE_METRICS, *TIMINGS)
 """Numeric columns summarised."""

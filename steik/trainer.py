@@ -7,7 +7,8 @@ shape whose loss or gradients turn non-finite at its last finite weights while t
 on; everything else happens in hooks called around the steps (`steik.hooks`: progress,
 checkpoints, snapshots), and the outputs (`model.pt`, `train_log.parquet` per shape, optionally
 a batch record) are written once at the end. What is optimised comes from the method's
-objective (`steik.objectives`).
+objective (`steik.objectives`), on the derivative path of its `step` field
+(`steik.derivatives`), which every model file records.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from torch import Tensor
 
 from steik import checkpoint as ckpt
 from steik.data.sample import Sample, load_sample
+from steik.derivatives import resolve_step
 from steik.errors import SteikError
 from steik.fileio import array_digest, atomic_path, remove_stale_temporaries, write_json
 from steik.guard import DivergenceGuard
@@ -123,6 +125,7 @@ class Trainer:
             Path(checkpoint) if checkpoint else default_checkpoint(self.out_dir, names)
         )
         self.net = build_network(config, self.dim, self.K, [self.seed] * self.K).to(device, dtype)
+        resolve_step(config, self.net)  # a step path this network cannot take fails here
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr, betas=(0.9, 0.999))
         self.objective = objective_for(config)
         self.data = [self._shape_data(s) for s in shapes]
@@ -156,6 +159,12 @@ class Trainer:
     @property
     def finished(self) -> bool:
         return self.iteration >= self.config.iterations or not any(self.guard.alive)
+
+    @property
+    def step_path(self) -> str:
+        """The derivative path the steps take (`explicit`, `compiled` or `autograd`: the
+        method's `step` resolved for this network by `steik.derivatives.resolve_step`)."""
+        return resolve_step(self.config, self.net)
 
     # -- one iteration ---------------------------------------------------------------------
     def _sample(self) -> dict[str, Tensor]:
@@ -341,6 +350,7 @@ class Trainer:
             "ms_per_iter": ms,
             "n_params": self.net.n_params_per_shape(),
             "device": str(self.device),
+            "step": self.step_path,
             "torch_version": torch_version(),
             "steik_version": steik_version(),
             "n_shapes_batch": self.K,
