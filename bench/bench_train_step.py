@@ -3,11 +3,12 @@
 Columns, measured interleaved in one run (every round runs each step once, so that all see the
 same machine load) and reported as medians, with ratios as medians of per-round ratios:
 
-- ours: `Trainer.step` as a paper-scale run executes it (explicit derivatives, `torch.compile`d
-  when STEIK_STEP=auto decides so), divergence on; "ours, no div" the same step once the
-  divergence weight has decayed to zero (the trainer then skips the divergence).
-- eager: the same explicit step without compiling (what short runs use).
-- autograd: `Trainer.step` on the autograd path (`steik.objectives.loss_terms`, double backward).
+- ours: `Trainer.step` as a paper-scale run executes it (explicit derivatives, `torch.compile`d:
+  what the method field `step = auto` picks for such a run), divergence on; "ours, no div" the
+  same step once the divergence weight has decayed to zero (the trainer then skips the
+  divergence).
+- eager: the same explicit step without compiling (`step = explicit`, what short runs use).
+- autograd: `Trainer.step` on the autograd path (`step = autograd`, double backward).
 - plain: a straightforward autograd step (three nn.Linear per quadratic layer, one forward pass
   over all points, the divergence on every point).
 - authors: the reference implementation's `Network` and `Loss` (github sunyx523/StEik), imported
@@ -45,11 +46,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from steik import derivatives
 from steik.allocator import keep_freed_memory
 from steik.losses import divergence_term, eikonal_term, inter_term, sdf_term
 from steik.methods import MethodConfig, preset
-from steik.train import Trainer, TrainingShape, read_shape
+from steik.trainer import Trainer, TrainingShape, read_shape
 
 CONFIGS = [  # (label, method, layers, hidden)
     ("DiGS", "digs", 5, 256),
@@ -239,13 +239,12 @@ def timed(fn: Callable[[], None], device: torch.device) -> float:
     return 1000 * (time.perf_counter() - start)
 
 
-def trainer_step(trainer: Trainer, mode: str, with_div: bool) -> Callable[[], None]:
-    """`trainer.step()` on the path STEIK_STEP=`mode`, at an iteration whose divergence weight is
-    nonzero (`with_div`) or zero."""
+def trainer_step(trainer: Trainer, with_div: bool) -> Callable[[], None]:
+    """`trainer.step()` (on the path of its method's `step` field) at an iteration whose
+    divergence weight is nonzero (`with_div`) or zero."""
     iteration = 0 if with_div else trainer.config.iterations // 2
 
     def step() -> None:
-        os.environ[derivatives.STEP_ENV] = mode
         trainer.iteration = iteration
         trainer.step()
 
@@ -267,28 +266,25 @@ def measure_row(
     """One table row: every column timed once per round, rounds interleaved."""
     device = torch.device(args.device)
     label, method, layers, hidden = CONFIGS[row - 1]
-    config = preset(
-        method,
-        "srb",
-        layers=layers,
-        hidden=hidden,
-        n_manifold=args.points,
-        n_offsurface=args.points,
-    )
-    trainer = Trainer([shape], config, out_dir, seed=0, device=device)
+    sizes = dict(layers=layers, hidden=hidden, n_manifold=args.points, n_offsurface=args.points)
+    trainers = {  # one per derivative path, each with the same initial weights
+        step: Trainer([shape], preset(method, "srb", **sizes, step=step), out_dir, device=device)
+        for step in ("compiled", "explicit", "autograd")
+    }
+    config = trainers["compiled"].config
     plain = PlainNet(config.neuron, layers, hidden).to(device)
     plain_opt = torch.optim.Adam(plain.parameters(), lr=1e-4)
     x_m = (torch.rand(1, args.points, 3, generator=gen) * 2 - 1).to(device)
     x_o = (torch.rand(1, args.points, 3, generator=gen) * 2.2 - 1.1).to(device)
     normals = torch.nn.functional.normalize(x_m, dim=-1)
     steps = {
-        "ours": trainer_step(trainer, "compiled", True),
-        "ours, no div": trainer_step(trainer, "compiled", False),
-        "eager": trainer_step(trainer, "explicit", True),
-        "autograd": trainer_step(trainer, "autograd", True),
+        "ours": trainer_step(trainers["compiled"], True),
+        "ours, no div": trainer_step(trainers["compiled"], False),
+        "eager": trainer_step(trainers["explicit"], True),
+        "autograd": trainer_step(trainers["autograd"], True),
         "plain": functools.partial(plain_step, plain, plain_opt, x_m, x_o, config.div),
     }
-    n_params = trainer.net.n_params_per_shape()
+    n_params = trainers["compiled"].net.n_params_per_shape()
     if reference:
         authors = AuthorsStep(*reference, config, device)
         if authors.n_params() != n_params:
@@ -356,20 +352,13 @@ def main() -> None:
         ratios += " ours/authors schedule sched.vs.on"
     names = " ".join(f"{c:>15s}" for c in columns)
     print(f"{'method':13s} {'structure':9s} {'params':>9s} {names}  | {ratios} | compile s")
-    saved_mode = os.environ.get(derivatives.STEP_ENV)
     gen = torch.Generator().manual_seed(0)
     scan = torch.nn.functional.normalize(torch.randn(SCAN_POINTS, 3, generator=gen), dim=-1)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            np.savez(Path(tmp) / "bench.npz", points=(0.8 * scan).numpy())
-            shape = read_shape(Path(tmp) / "bench.npz")
-            for row in rows:
-                print(measure_row(row, args, reference, shape, Path(tmp), gen), flush=True)
-    finally:
-        if saved_mode is None:
-            os.environ.pop(derivatives.STEP_ENV, None)
-        else:
-            os.environ[derivatives.STEP_ENV] = saved_mode
+    with tempfile.TemporaryDirectory() as tmp:
+        np.savez(Path(tmp) / "bench.npz", points=(0.8 * scan).numpy())
+        shape = read_shape(Path(tmp) / "bench.npz")
+        for row in rows:
+            print(measure_row(row, args, reference, shape, Path(tmp), gen), flush=True)
     print(f"load average after: {load()}")
 
 

@@ -104,6 +104,7 @@ def model_run(record: ModelRecord) -> Run:
         "torch_version": record.torch_version,
         "steik_version": record.steik_version,
         "config_hash": record.config_hash,
+        "step": record.step,
     }
     return Run(columns, diverged=record.status == "diverged", message=record.message)
 

@@ -79,11 +79,12 @@ class RunRecord:
     def from_payload(cls, payload: Mapping[str, Any], path: Path, fix: str) -> Self:
         """The record of a file's payload (keys of fields this version lacks are ignored); a file
         without one of the record's fields is a SteikError naming `path` and `fix`."""
-        names = [field.name for field in dataclasses.fields(cls)]
-        missing = [name for name in names if name not in payload]
+        fields = dataclasses.fields(cls)
+        required = [f.name for f in fields if f.default is dataclasses.MISSING]
+        missing = [name for name in required if name not in payload]
         if missing:
             raise SteikError(f"{path}: the file lacks {', '.join(missing)}; {fix}")
-        values = {name: payload[name] for name in names}
+        values = {f.name: payload[f.name] for f in fields if f.name in payload}
         values["config"] = MethodConfig.from_dict(payload["config"])
         values["center"] = tuple(float(v) for v in payload["center"])
         return cls(**values)
@@ -99,6 +100,9 @@ class ModelRecord(RunRecord):
     """`ok`, or `diverged` when the loss or gradients turned non-finite."""
     message: str
     """Why training stopped early (empty when it did not)."""
+    step: str | None = None
+    """The derivative path the training steps took (`explicit`, `compiled` or `autograd`; the
+    config's `step` resolved); None in files written before it was recorded."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -28,6 +28,11 @@ Init = Literal["siren", "geometric_sine", "mfgi", "geometric_relu", "geometric_s
 OutputMap = Literal["none", "phase_log"]
 SINE_FREQUENCY = 30.0
 SOFTPLUS_BETA = 100.0
+SOFTPLUS_THRESHOLD = 20.0
+"""Softplus is the identity above beta z = 20 (PyTorch's default, stated here because the
+explicit derivatives of `steik.explicit` switch there too)."""
+SPHERE_EPS = 1e-8
+"""The sphere output mapping reads sqrt(|y| + SPHERE_EPS), finite in slope at y = 0."""
 SKIP_SCALE = 1.0 / math.sqrt(2.0)
 """IGR's skip connection divides the concatenation [h, x] by sqrt(2) (network.py, forward)."""
 PHASE_CLAMP = 1e-6
@@ -195,6 +200,25 @@ def _init_layer(
         set_(w[:k, :k], block)
 
 
+def activate(z: Tensor, activation: str) -> Tensor:
+    """A hidden layer's activation of its pre-activation `z` (any shape): sin(30 z), softplus
+    with beta 100, or ReLU. The explicit derivatives (`steik.explicit`) use it for the value."""
+    if activation == "sine":
+        return torch.sin(SINE_FREQUENCY * z)
+    if activation == "softplus":
+        return nn.functional.softplus(z, beta=SOFTPLUS_BETA, threshold=SOFTPLUS_THRESHOLD)
+    return torch.relu(z)
+
+
+def sphere_output(y: Tensor, radius: float, scaling: float) -> tuple[Tensor, Tensor, Tensor]:
+    """The sphere output mapping `u = (sign(y) sqrt(|y| + eps) - radius) * scaling` of the raw
+    output `y [K, N]`, with the sign(y) and sqrt(|y| + eps) it was made of (`[K, N]` each), which
+    the explicit derivatives reuse for its slope and curvature."""
+    sign = torch.sign(y)
+    root = torch.sqrt(y.abs() + SPHERE_EPS)
+    return (sign * root - radius) * scaling, sign, root
+
+
 def phase_distance(u: Tensor, epsilon: float) -> Tensor:
     """PHASE's log transform `w = -sqrt(eps) log(1 - |u|) sign(u)`: phase field -> distance.
 
@@ -210,8 +234,8 @@ class SDFNetwork(nn.Module):
     """K independent SDF networks `u: R^d -> R` with `layers` hidden widths of size `hidden`.
 
     Input `x [K, N, d]`, output `u [K, N]`. `sphere = (radius, scaling)` maps the raw output y to
-    `(sign(y) sqrt(|y| + 1e-8) - radius) * scaling`, which the geometric inits need so that the
-    initial zero level set is a sphere; `None` leaves the output as is.
+    `(sign(y) sqrt(|y| + 1e-8) - radius) * scaling` (`sphere_output`), which the geometric inits
+    need so that the initial zero level set is a sphere; `None` leaves the output as is.
 
     Options of the SPEC 11 baselines (defaults leave the network above unchanged, bit for bit):
 
@@ -346,17 +370,11 @@ class SDFNetwork(nn.Module):
                 h = torch.cat([h, x], dim=-1) * SKIP_SCALE
             h = layer(h)
             if i < last:
-                if self.activation == "sine":
-                    h = torch.sin(SINE_FREQUENCY * h)
-                elif self.activation == "softplus":
-                    h = nn.functional.softplus(h, beta=SOFTPLUS_BETA)
-                else:
-                    h = torch.relu(h)
+                h = activate(h, self.activation)
         y = h.squeeze(-1)
         if self.sphere is None:
             return y
-        radius, scaling = self.sphere
-        return (torch.sign(y) * torch.sqrt(y.abs() + 1e-8) - radius) * scaling
+        return sphere_output(y, *self.sphere)[0]
 
     def forward(self, x: Tensor) -> Tensor:
         """`x [K, N, d] -> u [K, N]`: the signed distance estimate that extraction and

@@ -7,14 +7,14 @@ trainer knows nothing else about losses; `objective_for(config)` picks the famil
 
 `DigsObjective` is SPEC 3's loss, shared by SIREN (without normals), DiGS, StEik and the two
 ablations: sdf, inter, normal, eikonal and divergence terms on scan points plus uniform
-off-surface points. The SPEC 11 baselines' objectives (IGR, SAL, PHASE) are in
-`steik.baselines`.
+off-surface points (`loss_terms`: the derivatives by the path of the method's `step` field,
+`steik.derivatives`, the terms from them by `steik.losses.digs_terms`). The SPEC 11 baselines'
+objectives (IGR, SAL, PHASE) are in `steik.baselines`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -23,15 +23,7 @@ from torch import Tensor
 
 from steik import derivatives
 from steik.baselines import OBJECTIVES
-from steik.losses import (
-    directional_divergence,
-    divergence_term,
-    eikonal_term,
-    full_divergence,
-    inter_term,
-    normal_term,
-    sdf_term,
-)
+from steik.losses import TermSpec
 from steik.methods import MethodConfig
 from steik.schedule import WeightSchedule
 
@@ -72,22 +64,6 @@ class Objective(Protocol):
         ...
 
 
-def training_terms(
-    net: Network,
-    x_manifold: Tensor,
-    x_off: Tensor,
-    normals: Tensor | None,
-    config: MethodConfig,
-    with_div: bool = True,
-) -> dict[str, Tensor]:
-    """`loss_terms` as a training step computes them: by explicit derivatives
-    (`steik.derivatives`, no double backward) for the networks that module covers, by autograd
-    for any other network. Both give the same numbers."""
-    if derivatives.uses_explicit(net):
-        return derivatives.explicit_loss_terms(net, x_manifold, x_off, normals, config, with_div)
-    return loss_terms(net, x_manifold, x_off, normals, config, with_div)
-
-
 def loss_terms(
     net: Network,
     x_manifold: Tensor,
@@ -95,29 +71,19 @@ def loss_terms(
     normals: Tensor | None,
     config: MethodConfig,
     with_div: bool = True,
+    *,
+    step: str,
 ) -> dict[str, Tensor]:
-    """Every loss term of SPEC 3, one value per shape (`[K]` each).
+    """Every loss term of SPEC 3, one value per shape (`[K]` each), by derivative path `step`
+    (`explicit`, `compiled` or `autograd`; `steik.derivatives.resolve_step` picks a run's).
 
-    `x_manifold [K, Nm, d]` and `x_off [K, No, d]` are separate leaves so that the divergence's
-    extra backward pass runs through the off-surface forward only. With `with_div` false (its
-    weight has decayed to zero) the divergence is not evaluated and reported as NaN.
+    `x_manifold [K, Nm, d]` with `normals [K, Nm, d]` (or None) and `x_off [K, No, d]`. With
+    `with_div` false (its weight has decayed to zero) the divergence is not evaluated and
+    reported as NaN.
     """
-    x_m = x_manifold.requires_grad_(True)
-    x_o = x_off.requires_grad_(True)
-    u_m, u_o = net(x_m), net(x_o)
-    g_m, g_o = torch.autograd.grad((u_m.sum(), u_o.sum()), (x_m, x_o), create_graph=True)
-    zero = torch.zeros(u_m.shape[0], dtype=u_m.dtype, device=u_m.device)
-    terms = {
-        "sdf": sdf_term(u_m),
-        "inter": inter_term(u_o) if config.w_inter else zero,
-        "eikonal": eikonal_term(torch.cat([g_m, g_o], dim=1)),
-        "normal": normal_term(g_m, normals) if config.use_normals and normals is not None else zero,
-        "div": torch.full_like(zero, math.nan),
-    }
-    if config.div != "none" and with_div:
-        divergence = directional_divergence if config.div == "directional" else full_divergence
-        terms["div"] = divergence_term(divergence(x_o, g_o), config.div, config.div_norm)
-    return terms
+    spec = TermSpec.of(config, with_div, normals is not None)
+    normals = normals if spec.normals else None
+    return derivatives.step_terms(step, net, x_manifold, x_off, normals, spec)
 
 
 class DigsObjective:
@@ -175,8 +141,16 @@ class DigsObjective:
     def loss_terms(
         self, net: Network, batch: dict[str, Tensor], with_div: bool
     ) -> dict[str, Tensor]:
-        return training_terms(
-            net, batch["manifold"], batch["offsurface"], batch.get("normals"), self.config, with_div
+        """The terms on the derivative path of the method's `step` field for this network."""
+        step = derivatives.resolve_step(self.config, net)
+        return loss_terms(
+            net,
+            batch["manifold"],
+            batch["offsurface"],
+            batch.get("normals"),
+            self.config,
+            with_div,
+            step=step,
         )
 
 

@@ -297,5 +297,6 @@ def row_run(sidecar: Mapping[str, Any]) -> Run:
         "torch_version": "",
         "steik_version": steik_version(),
         "config_hash": "",
+        "step": None,
     }
     return Run(columns, diverged=False, message=str(sidecar.get("library", "")))

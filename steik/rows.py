@@ -88,9 +88,15 @@ ROW_SCHEMA: tuple[Column, ...] = (
     Column("source", PROVENANCE, "str"),
     Column("status", STATUS, "str"),
     Column("message", STATUS, "str"),
+    Column("step", PROVENANCE, "str"),
 )
 """Columns of a metrics row (DESIGN 2, plus the 2D curve measures, the training batch size and
-the shape's input file), in order. `status` is `ok`, `diverged` (training) or `no_surface`."""
+the shape's input file), in order. `status` is `ok`, `diverged` (training) or `no_surface`.
+`step`: the derivative path training took (explicit, compiled or autograd; None without a
+network, as for screened Poisson, and for model files older than it)."""
+
+ADDED_LATER: tuple[str, ...] = ("step",)
+"""Columns that rows written by earlier versions lack; read back as missing values."""
 
 SNAPSHOT_METRICS: tuple[str, ...] = (
     "chamfer", "hausdorff", "chamfer_scan", "iou", "n_components", "spurious", "corner",
@@ -218,6 +224,9 @@ def read_rows(paths: Sequence[str | Path], columns: Sequence[str], what: str) ->
             frame = pd.read_parquet(path)
         except (OSError, ValueError) as error:
             raise SteikError(f"{path}: unreadable {what} file ({error}); make it again") from None
+        for name in ADDED_LATER:
+            if name in columns and name not in frame.columns:
+                frame[name] = None
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise SteikError(

@@ -19,10 +19,11 @@ from steik.cli import main
 from steik.data import shapes2d
 from steik.data.sample import Sample, SampleConfig, build_sample, write_sample
 from steik.errors import SteikError
+from steik.hooks import snapshot_iterations
 from steik.methods import preset
 from steik.model import load_model, load_snapshots
 from steik.tables import ROW_COLUMNS, SNAPSHOT_COLUMNS
-from steik.train import snapshot_iterations, train
+from steik.train import train
 
 EXTENT = 1.2
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import logging
 import math
 
@@ -10,15 +12,20 @@ import pytest
 import torch
 
 from steik import derivatives
-from steik.derivatives import covers, explicit_loss_terms, network_derivatives
-from steik.losses import directional_divergence, full_divergence
+from steik.derivatives import autograd_derivatives, resolve_step
+from steik.errors import SteikError
+from steik.explicit import covers, explicit_derivatives
+from steik.losses import normalised_directional
 from steik.methods import preset
 from steik.model import build_network
 from steik.nn import LinearLayer, SDFNetwork
-from steik.objectives import DigsObjective, loss_terms, training_terms
-from steik.train import Trainer
+from steik.objectives import DigsObjective, loss_terms
+from steik.trainer import Trainer
 
 TERMS = DigsObjective.terms
+autograd_terms = functools.partial(loss_terms, step="autograd")
+explicit_terms = functools.partial(loss_terms, step="explicit")
+compiled_terms = functools.partial(loss_terms, step="compiled")
 
 WEIGHTS = {"sdf": 2e3, "inter": 1e2, "normal": 1e2, "eikonal": 5e1, "div": 1e2}
 # Geometric ReLU init belongs to the softplus network, the other inits to the sine one (SPEC 2).
@@ -35,12 +42,6 @@ DIVERGENCES = [
     ("directional", "l1"),
     ("directional", "l2"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _eager_explicit(monkeypatch):
-    """Explicit path, never compiled, unless a test asks otherwise."""
-    monkeypatch.setenv(derivatives.STEP_ENV, "explicit")
 
 
 def _setup(
@@ -134,8 +135,8 @@ def test_matches_autograd_float64(neuron, init, activation, div, norm, sphere):
         config, net, x_m, x_o, nrm = _setup(
             neuron, init, activation, div, norm, sphere, k, torch.float64, normals=normals
         )
-        reference = _loss_and_grads(loss_terms, net, x_m, x_o, nrm, config)
-        explicit = _loss_and_grads(explicit_loss_terms, net, x_m, x_o, nrm, config)
+        reference = _loss_and_grads(autograd_terms, net, x_m, x_o, nrm, config)
+        explicit = _loss_and_grads(explicit_terms, net, x_m, x_o, nrm, config)
         _assert_same(explicit, reference, 1e-10)
 
 
@@ -146,8 +147,8 @@ def test_matches_autograd_in_2d_and_without_divergence_this_step(neuron, div):
         neuron, "mfgi", "sine", div, "l1", (1.6, 1.0), 2, torch.float64, d=2
     )
     for with_div in (True, False):
-        reference = _loss_and_grads(loss_terms, net, x_m, x_o, nrm, config, with_div)
-        explicit = _loss_and_grads(explicit_loss_terms, net, x_m, x_o, nrm, config, with_div)
+        reference = _loss_and_grads(autograd_terms, net, x_m, x_o, nrm, config, with_div)
+        explicit = _loss_and_grads(explicit_terms, net, x_m, x_o, nrm, config, with_div)
         _assert_same(explicit, reference, 1e-10)
         assert math.isnan(explicit[0]["div"][0]) != with_div
 
@@ -161,10 +162,15 @@ def test_matches_autograd_float32(neuron, init, activation, div, norm, k):
     config, net, x_m, x_o, nrm = _setup(
         neuron, init, activation, div, norm, sphere, k, torch.float32
     )
-    reference = _loss_and_grads(loss_terms, net, x_m, x_o, nrm, config)
-    explicit = _loss_and_grads(explicit_loss_terms, net, x_m, x_o, nrm, config)
+    reference = _loss_and_grads(autograd_terms, net, x_m, x_o, nrm, config)
+    explicit = _loss_and_grads(explicit_terms, net, x_m, x_o, nrm, config)
     exact = _loss_and_grads(
-        loss_terms, copy.deepcopy(net).double(), x_m.double(), x_o.double(), nrm.double(), config
+        autograd_terms,
+        copy.deepcopy(net).double(),
+        x_m.double(),
+        x_o.double(),
+        nrm.double(),
+        config,
     )[2]
     _assert_same(explicit, reference, 1e-4, exact)
 
@@ -177,9 +183,11 @@ def test_second_derivatives_match_explicit_hessian(neuron, d):
     net = SDFNetwork(d, 10, 2, neuron, "sine", "mfgi", (1.6, 0.1), n_shapes=2, seeds=[5, 6])
     net = net.double()
     x = torch.rand(2, 7, d, dtype=torch.float64) * 1.6 - 0.8
-    along_g = network_derivatives(net, x, n_second=4, directions="gradient")
-    laplacian = network_derivatives(net, x, n_second=4, directions="axes").second
-    assert network_derivatives(net, x).second is None
+    x_m, x_o = x[:, :3], x[:, 3:]  # second derivatives at the last 4 points only
+    along_g = explicit_derivatives(net, x_m, x_o, "directional")
+    laplacian = explicit_derivatives(net, x_m, x_o, "full").second
+    assert explicit_derivatives(net, x_m, x_o, "none").second is None
+    assert along_g.n_manifold == 3 and along_g.second.shape == (2, 4)
     for k in range(2):
         for i in range(7):
 
@@ -192,7 +200,7 @@ def test_second_derivatives_match_explicit_hessian(neuron, d):
             assert torch.allclose(along_g.u[k, i], u_single(x[k, i]), rtol=1e-12, atol=1e-14)
             assert torch.allclose(along_g.grad[k, i], grad, rtol=1e-10, atol=1e-12)
             if i < 3:
-                continue  # second derivatives at the last 4 points only
+                continue
             hess = torch.autograd.functional.hessian(u_single, x[k, i])
             j = i - 3
             assert math.isclose(along_g.second[k, j].item(), grad @ hess @ grad, rel_tol=1e-9)
@@ -201,17 +209,26 @@ def test_second_derivatives_match_explicit_hessian(neuron, d):
             )
 
 
-def test_per_point_divergences_equal_the_autograd_ones():
-    """The per-point values before any norm, against steik.losses' divergences."""
+def test_both_paths_give_the_same_derivatives():
+    """The one interface: explicit and autograd `Derivatives` agree value for value, and the
+    directional divergence normalised once (steik.losses) from either."""
     net = SDFNetwork(3, 16, 3, "quadratic", "sine", "mfgi", (1.6, 0.1), n_shapes=1).double()
-    x = (torch.rand(1, 40, 3, dtype=torch.float64) * 2.2 - 1.1).requires_grad_(True)
-    (g,) = torch.autograd.grad(net(x).sum(), x, create_graph=True)
-    out = network_derivatives(net, x.detach(), n_second=40, directions="gradient")
-    expected = directional_divergence(x, g).detach()
-    ours = out.second / ((out.grad * out.grad).sum(-1) + 1e-5)
-    assert torch.allclose(ours, expected, rtol=1e-10, atol=1e-12)
-    lap = network_derivatives(net, x.detach(), n_second=40, directions="axes").second
-    assert torch.allclose(lap, full_divergence(x, g).detach(), rtol=1e-10, atol=1e-12)
+    x_m = torch.rand(1, 25, 3, dtype=torch.float64) * 1.8 - 0.9
+    x_o = torch.rand(1, 40, 3, dtype=torch.float64) * 2.2 - 1.1
+    for div in ("none", "directional", "full"):
+        ours = explicit_derivatives(net, x_m, x_o, div)
+        reference = autograd_derivatives(net, x_m.clone(), x_o.clone(), div)
+        assert ours.n_manifold == reference.n_manifold == 25
+        assert torch.allclose(ours.u, reference.u.detach(), rtol=1e-12, atol=1e-14)
+        assert torch.allclose(ours.grad, reference.grad.detach(), rtol=1e-10, atol=1e-12)
+        if div == "none":
+            assert ours.second is None and reference.second is None
+            continue
+        assert torch.allclose(ours.second, reference.second.detach(), rtol=1e-10, atol=1e-12)
+    ours = explicit_derivatives(net, x_m, x_o, "directional")
+    per_point = normalised_directional(ours.second, ours.grad[:, 25:])
+    expected = ours.second / ((ours.grad[:, 25:] ** 2).sum(-1) + 1e-5)
+    assert torch.allclose(per_point, expected, rtol=1e-14)
 
 
 class SkipNetwork(SDFNetwork):
@@ -221,22 +238,26 @@ class SkipNetwork(SDFNetwork):
         return super().forward(x) + 0.1 * x.norm(dim=-1)
 
 
-def test_dispatch_takes_the_explicit_path_only_for_covered_networks(monkeypatch):
-    config = preset("steik", "srb", hidden=8, layers=2, iterations=3)
+def _spy_paths(monkeypatch) -> list[str]:
+    """Record which derivative function each step calls ("explicit" or "autograd")."""
     calls: list[str] = []
-    explicit, autograd = derivatives.explicit_loss_terms, loss_terms
+    for name, fn in (("explicit", derivatives.explicit_derivatives),
+                     ("autograd", derivatives.autograd_derivatives)):  # fmt: skip
 
-    def spy_explicit(*args, **kwargs):
-        calls.append("explicit")
-        return explicit(*args, **kwargs)
+        def spy(*args, name=name, fn=fn, **kwargs):
+            calls.append(name)
+            return fn(*args, **kwargs)
 
-    def spy_autograd(*args, **kwargs):
-        calls.append("autograd")
-        return autograd(*args, **kwargs)
+        monkeypatch.setattr(derivatives, f"{name}_derivatives", spy)
+    return calls
 
-    monkeypatch.setattr(derivatives, "explicit_loss_terms", spy_explicit)
-    monkeypatch.setattr("steik.objectives.loss_terms", spy_autograd)
+
+def test_the_objective_takes_the_path_of_the_step_field(monkeypatch):
+    """`auto` takes the explicit path for covered networks and autograd for any other; the
+    field's other values force a path, and one a network cannot take is a clear error."""
+    calls = _spy_paths(monkeypatch)
     x_m, x_o = torch.rand(1, 20, 3) - 0.5, torch.rand(1, 10, 3) - 0.5
+    batch = {"manifold": x_m, "offsurface": x_o}
     covered = SDFNetwork(3, 8, 2, "quadratic", "sine", "mfgi")
     skip = SkipNetwork(3, 8, 2, "quadratic", "sine", "mfgi")
 
@@ -251,64 +272,53 @@ def test_dispatch_takes_the_explicit_path_only_for_covered_networks(monkeypatch)
         c = preset(name, "srb", hidden=8, layers=4, skip_in=(2,) if name != "sal" else (),
                    fourier_features=4 if name.endswith("ff") else 0, **extra)  # fmt: skip
         assert not covers(build_network(c, 3)), name
+        assert resolve_step(c, build_network(c, 3)) == "autograd", name
     assert covers(build_network(preset("igr_wo_n", "srb", hidden=8, layers=4, skip_in=()), 3))
+    config = preset("steik", "srb", hidden=8, layers=2, iterations=3)
+    objective = DigsObjective(config)
     for net, expected in ((covered, "explicit"), (skip, "autograd"), (sphere, "autograd")):
         calls.clear()
-        terms = training_terms(net, x_m, x_o, None, config)
+        terms = objective.loss_terms(net, batch, with_div=True)
         assert calls == [expected] and set(terms) == set(TERMS)
         assert all(torch.isfinite(terms[n]).all() for n in TERMS)
     # The skip network's terms are its own, not those of the plain network it extends.
-    plain = training_terms(covered, x_m, x_o, None, config)
+    plain = objective.loss_terms(covered, batch, with_div=True)
     skip.load_state_dict(covered.state_dict())
-    assert not torch.allclose(training_terms(skip, x_m, x_o, None, config)["sdf"], plain["sdf"])
-    # STEIK_STEP=autograd switches the explicit path off; an unknown value is an error.
-    monkeypatch.setenv(derivatives.STEP_ENV, "autograd")
+    assert not torch.allclose(objective.loss_terms(skip, batch, True)["sdf"], plain["sdf"])
+    # step = autograd switches the explicit path off, with no environment variable.
     calls.clear()
-    training_terms(covered, x_m, x_o, None, config)
+    DigsObjective(preset("steik", "srb", hidden=8, layers=2, step="autograd")).loss_terms(
+        covered, batch, with_div=True
+    )
     assert calls == ["autograd"]
-    monkeypatch.setenv(derivatives.STEP_ENV, "fast")
-    with pytest.raises(ValueError, match="STEIK_STEP"):
-        training_terms(covered, x_m, x_o, None, config)
+    forced = preset("steik", "srb", hidden=8, layers=2, step="explicit")
+    with pytest.raises(SteikError, match="step = 'explicit' needs"):
+        DigsObjective(forced).loss_terms(skip, batch, with_div=True)
     with pytest.raises(TypeError):
-        explicit(skip, x_m, x_o, None, config)
+        explicit_terms(skip, x_m, x_o, None, config)
 
 
 def test_trainer_steps_match_the_autograd_path(tmp_path, monkeypatch):
     """Ten optimisation steps of a K = 2 batch (divergence on, then off) through Trainer.step:
-    same weights either way, and the step took the explicit path."""
+    same weights either way, and the step took the path of the `step` field."""
     from conftest import write_sphere_sample
 
-    from steik.train import read_shape
+    from steik.trainer import read_shape
 
     shapes = [read_shape(write_sphere_sample(tmp_path / f"s{i}.npz", n=300, radius=0.5 + 0.1 * i,
                                              seed=i)) for i in range(2)]  # fmt: skip
-    config = preset(
-        "steik",
-        "srb",
-        iterations=10,
-        hidden=16,
-        layers=2,
-        n_manifold=100,
-        n_offsurface=100,
-        lr=1e-3,
-    )
     weights = {}
-    explicit_steps = []
-    explicit = derivatives.explicit_loss_terms
-
-    def spy(*args, **kwargs):
-        explicit_steps.append(1)
-        return explicit(*args, **kwargs)
-
-    monkeypatch.setattr(derivatives, "explicit_loss_terms", spy)
+    calls = _spy_paths(monkeypatch)
     for mode in ("explicit", "autograd"):
-        monkeypatch.setenv(derivatives.STEP_ENV, mode)
-        explicit_steps.clear()
+        config = preset("steik", "srb", iterations=10, hidden=16, layers=2, n_manifold=100,
+                        n_offsurface=100, lr=1e-3, step=mode)  # fmt: skip
+        calls.clear()
         trainer = Trainer(shapes, config, tmp_path / mode, seed=3, dtype=torch.float64)
+        assert trainer.step_path == mode
         for _ in range(config.iterations):
             trainer.step()
             trainer.iteration += 1
-        assert len(explicit_steps) == (config.iterations if mode == "explicit" else 0), mode
+        assert calls == [mode] * config.iterations
         weights[mode] = {n: p.detach().clone() for n, p in trainer.net.named_parameters()}
     for name, value in weights["autograd"].items():
         assert _rel(weights["explicit"][name], value) < 1e-9, name
@@ -316,23 +326,22 @@ def test_trainer_steps_match_the_autograd_path(tmp_path, monkeypatch):
 
 def test_compiled_step_matches_autograd_float32(monkeypatch):
     """The torch.compile'd step (a small network, so that compiling stays short)."""
-    monkeypatch.setenv(derivatives.STEP_ENV, "compiled")
     steps = derivatives._CompiledSteps()
     monkeypatch.setattr(derivatives, "_COMPILED", steps)
     config, net, x_m, x_o, nrm = _setup(
         "quadratic", "mfgi", "sine", "directional", "l1", (1.6, 0.1), 2, torch.float32, size=(8, 2)
     )
-    reference = _loss_and_grads(loss_terms, net, x_m, x_o, nrm, config)
-    compiled = _loss_and_grads(explicit_loss_terms, net, x_m, x_o, nrm, config)
+    reference = _loss_and_grads(autograd_terms, net, x_m, x_o, nrm, config)
+    compiled = _loss_and_grads(compiled_terms, net, x_m, x_o, nrm, config)
     assert not steps.failed and len(steps.functions) == 1
     exact = _loss_and_grads(
-        loss_terms, copy.deepcopy(net).double(), x_m.double(), x_o.double(), nrm.double(), config
-    )[2]
+        autograd_terms, copy.deepcopy(net).double(), x_m.double(), x_o.double(), nrm.double(),
+        config,
+    )[2]  # fmt: skip
     _assert_same(compiled, reference, 1e-4, exact)
 
 
 def test_compile_failure_falls_back_to_eager_with_one_log_line(monkeypatch, caplog):
-    monkeypatch.setenv(derivatives.STEP_ENV, "compiled")
     monkeypatch.setattr(derivatives, "_COMPILED", derivatives._CompiledSteps())
 
     def no_compiler(fn, **kwargs):
@@ -345,20 +354,23 @@ def test_compile_failure_falls_back_to_eager_with_one_log_line(monkeypatch, capl
     config, net, x_m, x_o, nrm = _setup(
         "linear", "mfgi", "sine", "full", "l1", (1.6, 0.1), 1, torch.float64
     )
-    reference = _loss_and_grads(loss_terms, net, x_m, x_o, nrm, config)
+    forced = preset("steik", "srb", hidden=12, layers=3, step="compiled")
+    assert resolve_step(forced, net) == "compiled"
+    reference = _loss_and_grads(autograd_terms, net, x_m, x_o, nrm, config)
     with caplog.at_level(logging.WARNING, logger="steik.derivatives"):
         for _ in range(3):
-            fallback = _loss_and_grads(explicit_loss_terms, net, x_m, x_o, nrm, config)
+            fallback = _loss_and_grads(compiled_terms, net, x_m, x_o, nrm, config)
     _assert_same(fallback, reference, 1e-10)
     lines = [r.getMessage() for r in caplog.records if r.name == "steik.derivatives"]
     assert len(lines) == 1 and "no C++ compiler found" in lines[0] and "\n" not in lines[0]
+    # What then runs, and what a model file records, is the explicit path.
+    assert resolve_step(forced, net) == "explicit"
 
 
-def test_auto_mode_compiles_only_long_runs(monkeypatch):
-    monkeypatch.setenv(derivatives.STEP_ENV, "auto")
-    assert derivatives.wants_compile(preset("steik", "srb"))  # 10,000 x 30,000 points
-    assert not derivatives.wants_compile(
-        preset("steik", "srb", iterations=300, n_manifold=2000, n_offsurface=2000)
-    )
-    monkeypatch.setenv(derivatives.STEP_ENV, "explicit")
-    assert not derivatives.wants_compile(preset("steik", "srb"))
+def test_auto_compiles_only_long_runs():
+    net = build_network(preset("steik", "srb", hidden=8, layers=2), 3)
+    assert resolve_step(preset("steik", "srb"), net) == "compiled"  # 10,000 x 30,000 points
+    short = preset("steik", "srb", iterations=300, n_manifold=2000, n_offsurface=2000)
+    assert resolve_step(short, net) == "explicit"
+    assert resolve_step(preset("steik", "srb", step="explicit"), net) == "explicit"
+    assert resolve_step(dataclasses.replace(short, step="compiled"), net) == "compiled"

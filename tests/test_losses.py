@@ -7,12 +7,16 @@ import math
 import pytest
 import torch
 
+from steik.derivatives import along_gradient, laplacian
 from steik.losses import (
-    directional_divergence,
+    Derivatives,
+    TermSpec,
+    digs_terms,
     divergence_term,
     eikonal_term,
-    full_divergence,
     inter_term,
+    normal_term,
+    normalised_directional,
     sdf_term,
 )
 from steik.nn import SDFNetwork
@@ -32,6 +36,11 @@ def _grads(u_fn, x):
     return x, g
 
 
+def directional_divergence(x, g):
+    """StEik's per-point directional divergence as the loss computes it from autograd's g^T H g."""
+    return normalised_directional(along_gradient(x, g), g)
+
+
 @pytest.mark.parametrize(("neuron", "init", "activation"), COMBINATIONS)
 def test_divergences_match_explicit_hessian(neuron, init, activation):
     sphere = (1.6, 0.1) if init in ("geometric_sine", "mfgi") else None
@@ -39,7 +48,7 @@ def test_divergences_match_explicit_hessian(neuron, init, activation):
     x0 = torch.rand(2, 5, 3, dtype=torch.float64) * 1.6 - 0.8
     x, g = _grads(net, x0)
     directional = directional_divergence(x, g).detach()
-    full = full_divergence(x, g).detach()
+    full = laplacian(x, g).detach()
     for k in range(2):
         for i in range(5):
             point = x0[k, i]
@@ -73,7 +82,7 @@ def test_exact_sphere_sdf_has_zero_directional_but_nonzero_full_divergence():
         x, g = _grads(sphere, x0)
         assert eikonal_term(g).item() < 1e-12
         assert directional_divergence(x, g).abs().max().item() < 1e-12
-        lap = full_divergence(x, g).detach()
+        lap = laplacian(x, g).detach()
         assert torch.allclose(lap, (d - 1) / x0.norm(dim=-1), rtol=1e-10)
 
 
@@ -94,6 +103,31 @@ def test_divergence_term_clamps_full_but_not_directional():
     assert torch.allclose(
         divergence_term(v[:, :3], "directional", "l2"), torch.tensor([(1e4 + 4) / 3])
     )
+
+
+def test_terms_are_assembled_from_derivatives():
+    """The one assembly: scan and off-surface parts, 0 for a term left out, NaN for a divergence
+    not evaluated, the directional divergence normalised by |g|^2 + 1e-5, the full one clamped."""
+    gen = torch.Generator().manual_seed(0)
+    u = torch.randn(2, 7, generator=gen, dtype=torch.float64)
+    grad = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64)
+    second = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    normals = torch.randn(2, 4, 3, generator=gen, dtype=torch.float64)
+    found = Derivatives(u, grad, second, 4)
+    terms = digs_terms(found, normals, TermSpec("directional", "l2", True, True))
+    assert torch.equal(terms["sdf"], sdf_term(u[:, :4]))
+    assert torch.equal(terms["inter"], inter_term(u[:, 4:]))
+    assert torch.equal(terms["eikonal"], eikonal_term(grad))
+    assert torch.equal(terms["normal"], normal_term(grad[:, :4], normals))
+    g_o = grad[:, 4:]
+    expected = (second / ((g_o * g_o).sum(-1) + 1e-5)).square().mean(-1)
+    assert torch.allclose(terms["div"], expected, rtol=1e-14)
+    full = digs_terms(found, normals, TermSpec("full", "l1", True, True))["div"]
+    assert torch.equal(full, divergence_term(second, "full", "l1"))
+    bare = digs_terms(found._replace(second=None), None, TermSpec("none", "l1", False, False))
+    assert torch.equal(bare["inter"], torch.zeros(2, dtype=torch.float64))
+    assert torch.equal(bare["normal"], torch.zeros(2, dtype=torch.float64))
+    assert torch.isnan(bare["div"]).all()
 
 
 def test_schedules_at_and_between_knots():

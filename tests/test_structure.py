@@ -42,7 +42,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_no_import_circles():
     graph = import_graph()
-    assert "steik.train" in graph and "steik.model" in graph["steik.train"]
+    assert "steik.trainer" in graph and "steik.model" in graph["steik.trainer"]
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     path: list[str] = []
 

@@ -27,6 +27,7 @@ from steik.methods.vocabulary import (
     LOSSES,
     NEURONS,
     OUTPUT_MAPS,
+    STEPS,
 )
 from steik.schedule import SCHEDULES, WeightSchedule
 from steik.typecheck import spec, typed
@@ -145,6 +146,11 @@ class MethodConfig:
     term public re-implementations add when they have no normals (0: off, the paper's
     points-only loss as we read it). The normals term, with normals, is weighted by
     `w_normal`."""
+    step: str = spec("auto", choices=STEPS)
+    """Derivative path of the training step (`steik.derivatives`): `auto` (explicit derivatives
+    where they cover the network, compiled for runs of at least 5e7 iterations x points,
+    autograd otherwise), `explicit`, `compiled` or `autograd`. Same numbers up to float
+    rounding; left at `auto` it does not enter the digest (see `digest`)."""
 
     def __post_init__(self) -> None:
         # Configurations read back from JSON (model files) carry lists; keep tuples throughout.

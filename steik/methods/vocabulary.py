@@ -22,6 +22,8 @@ INITS = ("siren", "geometric_sine", "mfgi", "geometric_relu", "geometric_sal")
 OUTPUT_MAPS = ("none", "phase_log")
 DIVERGENCES = ("none", "full", "directional")
 DIVERGENCE_NORMS = ("l1", "l2")
+STEPS = ("auto", "explicit", "compiled", "autograd")
+"""Derivative paths of the training step (the `step` field; `steik.derivatives`)."""
 
 METHOD_LABELS: dict[str, str] = {
     "igr_wo_n": "IGR wo n",
