@@ -1,7 +1,8 @@
-"""The 2D figures show the right curves in the right panels: model and snapshot files whose
-networks are exact circle SDFs, u(x) = |x - C| - R in original units (set by hand, not trained),
-so every zero level set drawn can be checked against the circle it must be, in the figure's
-contour data and in the pixels of the saved PNG."""
+"""The 2D figures show the right curves in the right panels. Model and snapshot files whose
+networks' zero level sets are known circles (weights set by hand, not trained; for models the
+exact SDF u(x) = |x - C| - R in original units): every bold curve drawn is checked against the
+circle it must be, in the figure's contour data and in the pixels of the saved PNG. Trained
+networks: every bold curve runs where its own network changes sign."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def circle_state(config: MethodConfig, circle: Circle) -> dict[str, torch.Tensor
     state["layers.1.weight12"][0, 0] = 1.0  # first factor h_1 + h_2 ...
     state["layers.1.bias12"][0, 1] = 1.0  # ... times the constant 1
     network.load_state_dict(state)
-    points = torch.rand(1, 64, 2) * 2 - 1
+    points = torch.rand(1, 64, 2, generator=torch.Generator().manual_seed(0)) * 2 - 1
     distance = (points[0] - torch.tensor(c, dtype=torch.float32)).norm(dim=-1)
     expected = (distance / r - 1) * config.sphere_scaling
     torch.testing.assert_close(network(points)[0], expected, atol=1e-5, rtol=0)
