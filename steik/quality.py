@@ -16,15 +16,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.figure import Figure
 
 from steik.errors import SteikError
 from steik.methods import method_label
+from steik.plots.figure import check_figure_path, save_figure
 
 CHECK_COLUMNS: tuple[str, ...] = (
     "dataset", "method", "shape", "seed", "iou", "n_components", "chamfer", "good", "why",
@@ -76,15 +73,10 @@ def quality_curves(snapshots: pd.DataFrame) -> pd.DataFrame:
     return grouped.mean().reset_index().sort_values(["method", "fraction"], kind="stable")
 
 
-def quality_figure(
-    rows: pd.DataFrame, snapshots: pd.DataFrame, out: str | Path, title: str = ""
-) -> Path:
+def build_quality_figure(rows: pd.DataFrame, snapshots: pd.DataFrame, title: str = "") -> Figure:
     """Chamfer (log scale) and, where defined, IoU against training seconds per shape: a line per
-    neural method through its snapshots, a marker per method without training (its final rows at
-    their reconstruction time)."""
-    from steik.plots import _save, check_figure_path
-
-    check_figure_path(out)
+    neural method through its snapshots (`quality_curves`), a star per method without training
+    (the mean of its final rows, at their mean reconstruction time)."""
     curves = quality_curves(snapshots)
     untrained = rows[(rows["iterations"] == 0) & (rows["status"] == "ok")]
     if curves.empty and untrained.empty:
@@ -96,7 +88,8 @@ def quality_figure(
     panels = [("chamfer", "Chamfer (original units)")]
     if curves["iou"].notna().any() or untrained["iou"].notna().any():
         panels.append(("iou", "IoU"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    fig = Figure(figsize=(4.2 * len(panels), 3.4))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (metric, label) in zip(axes[0], panels, strict=True):
         for method, curve in curves.groupby("method", sort=False):
             ax.plot(curve["seconds"], curve[metric], marker="o", ms=3, lw=1.3,
@@ -115,5 +108,12 @@ def quality_figure(
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    return _save(fig, out)
+    return fig
 
+
+def quality_figure(
+    rows: pd.DataFrame, snapshots: pd.DataFrame, out: str | Path, title: str = ""
+) -> Path:
+    """Write `build_quality_figure` to `out` (an image path, checked first)."""
+    check_figure_path(out)
+    return save_figure(build_quality_figure(rows, snapshots, title), out)

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from test_plots_levelsets import assert_zero_set_of
 
 from steik import evaluate as ev
 from steik import mesh, metrics
@@ -22,6 +23,7 @@ from steik.errors import SteikError
 from steik.hooks import snapshot_iterations
 from steik.methods import preset
 from steik.model import load_model, load_snapshots
+from steik.plots.levelsets import build_levelset_figure, build_snapshot_figure
 from steik.tables import ROW_COLUMNS, SNAPSHOT_COLUMNS
 from steik.train import train
 
@@ -243,23 +245,40 @@ def test_snapshots_record_the_schedule(tiny_run):
         assert (math.isnan(want) and math.isnan(got)) or got == pytest.approx(want, rel=1e-6)
 
 
-def test_figures_of_the_expected_size(tiny_run, tmp_path):
+def test_figures_show_each_runs_level_sets(tiny_run, tmp_path):
+    """The commands write the figures at their layout's size; the figures they draw put each
+    run's and each snapshot's own zero level set in its panel (the bold curve is where that
+    network is zero), under the right shape, run, training fraction and weight."""
     root, samples = tiny_run
-    models = [str(root / m / s / "model.pt") for m in ("digs", "steik")
-              for s in ("circle", "snowflake")]  # fmt: skip
+    models = [root / m / s / "model.pt" for m in ("digs", "steik") for s in ("circle", "snowflake")]
+    snapshots = [root / m / "snowflake" / "snapshots.pt" for m in ("digs", "steik")]
     levels = tmp_path / "levels.png"
-    assert main(["plot-levelsets", "--models", *models, "--samples", *map(str, samples),
-                 "--out", str(levels), "--resolution", "48"]) == 0  # fmt: skip
+    assert main(["plot-levelsets", "--models", *map(str, models), "--samples",
+                 *map(str, samples), "--out", str(levels), "--resolution", "48"]) == 0  # fmt: skip
     strip = tmp_path / "strip.png"
-    assert main(["plot-snapshots", "--snapshots",
-                 *(str(root / m / "snowflake" / "snapshots.pt") for m in ("digs", "steik")),
-                 "--sample", str(samples[1]), "--out", str(strip), "--resolution", "48"]) == 0
+    assert main(["plot-snapshots", "--snapshots", *map(str, snapshots), "--sample",
+                 str(samples[1]), "--out", str(strip), "--resolution", "48"]) == 0  # fmt: skip
     for path, rows, columns in ((levels, 2, 2), (strip, 2, 3)):
         image = np.asarray(Image.open(path).convert("L"), dtype=np.float64)
         assert image.shape[1] == round((columns * 2.2 + 0.6) * 100)
         assert image.shape[0] > rows * 200
-        assert image.std() > 10  # lines on a white background, not a blank canvas
-        assert (image < 100).mean() > 0.001
+
+    fig = build_levelset_figure(models, samples, resolution=48)
+    axes = np.array(fig.axes).reshape(2, 2)
+    assert [ax.get_title() for ax in axes[0]] == ["circle", "snowflake"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["DiGS", "StEik"]
+    for ax, model in zip(axes.ravel(), models, strict=True):
+        sample = samples[0] if model.parent.name == "circle" else samples[1]
+        assert_zero_set_of(ax, load_model(model)[0], sample, resolution=48)
+    fig = build_snapshot_figure(snapshots, samples[1], resolution=48)
+    panels = np.array(fig.axes[1:]).reshape(2, 3)
+    for row, path in zip(panels, snapshots, strict=True):
+        networks, meta = load_snapshots(path)
+        assert row[0].get_ylabel() == ("DiGS" if "digs" in str(path) else "StEik")
+        for ax, network, fraction, w in zip(row, networks, (0.25, 0.5, 1.0), meta.w_div,
+                                            strict=True):  # fmt: skip
+            assert ax.get_title() == f"t={fraction:.2f}, w_div={w:g}"
+            assert_zero_set_of(ax, network, samples[1], resolution=48)
 
 
 def test_a_model_without_its_sample_is_refused(tiny_run, tmp_path, capsys):

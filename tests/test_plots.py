@@ -1,5 +1,6 @@
-"""Figures: the depth-buffer renderer against analytic silhouettes, loss-curve aggregation
-against numpy, and each figure written as a non-blank PNG."""
+"""Figures: the depth-buffer renderer against analytic silhouettes, the render figure's columns
+against the analytic projections of known meshes, loss curves and their figure against numpy.
+(The 2D level-set figures: test_plots_levelsets.py.)"""
 
 from __future__ import annotations
 
@@ -10,15 +11,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import trimesh
+from scipy import ndimage
 
-from steik.data.sample import Sample, write_sample
+from steik.data.sample import Sample, load_sample, write_sample
 from steik.methods import run_label
-from steik.plots import (
+from steik.plots.losses import build_loss_figure, loss_curves, loss_figure
+from steik.plots.renders import (
+    build_render_figure,
     estimated_normals,
-    loss_curves,
-    loss_figure,
     reference_cloud,
     render_figure,
+    render_frame,
     render_points,
     view_rotation,
 )
@@ -95,55 +98,146 @@ def test_loss_curves_median_over_shapes(tmp_path):
     stacked = np.stack([per_shape[s][::2] for s in "abc"] + [np.full(6, 5.0)])
     np.testing.assert_allclose(curve["median"], np.median(stacked, axis=0))
     np.testing.assert_allclose(curve["max"], stacked.max(axis=0))
-    out = loss_figure([*logs, extra], tmp_path / "losses.png")
-    image = mpimg.imread(out)
-    assert image.shape[1] > 600 and image[..., :3].std() > 0.02
+
+
+def test_loss_figure_draws_each_terms_curves(tmp_path):
+    """One panel per term that is ever positive (the divergence weight last, linear), one line
+    per run in the logs' order at the median over its shapes, a band from their minimum to
+    their maximum; the command saves that figure."""
+    iterations = np.arange(0, 50, 10)
+    rng = np.random.default_rng(2)
+    logs, values = [], {}
+    for run in ("steik", "digs-seed1"):
+        for shape in ("a", "b", "c"):
+            frame = pd.DataFrame({"iteration": iterations})
+            for term in ("loss", "eikonal", "normal", "w_eikonal", "w_div", "lr"):
+                frame[term] = rng.uniform(0.1, 2.0, len(iterations))
+            frame["normal"] = 0.0  # unused: no panel
+            values[run, shape] = frame
+            path = tmp_path / run / shape / "train_log.parquet"
+            path.parent.mkdir(parents=True)
+            frame.to_parquet(path, index=False)
+            logs.append(path)
+    fig = build_loss_figure(logs)
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "eikonal", "divergence weight"]
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "log", "linear"]
+    for ax, term in zip(fig.axes, ("loss", "eikonal", "w_div"), strict=True):
+        lines = ax.get_lines()
+        assert [line.get_label() for line in lines] == ["StEik", "DiGS (seed 1)"]
+        for line, band, run in zip(lines, ax.collections, ("steik", "digs-seed1"), strict=True):
+            stacked = np.stack([values[run, s][term].to_numpy() for s in "abc"])
+            np.testing.assert_array_equal(line.get_xdata(), iterations)
+            np.testing.assert_allclose(line.get_ydata(), np.median(stacked, axis=0))
+            # The band's outline runs along the minimum and the maximum at every iteration.
+            outline = band.get_paths()[0].vertices
+            for x, lo, hi in zip(iterations, stacked.min(0), stacked.max(0), strict=True):
+                at = outline[np.isclose(outline[:, 0], x), 1]
+                assert at.min() == pytest.approx(lo) and at.max() == pytest.approx(hi)
+    image = mpimg.imread(loss_figure(logs, tmp_path / "losses.png"))
+    assert image.shape[:2] == tuple(np.round(fig.get_size_inches()[::-1] * 100).astype(int))
+
+
+def ball_sample(folder, name: str, center, radius: float):
+    """A 3D sample of a sphere (ground truth: dense samples with normals) in original units."""
+    gt, gt_normals = sphere_samples(20_000, radius)
+    gt = gt + center
+    sample = Sample(
+        points=((gt[:2000] - center) / radius).astype(np.float32), center=np.asarray(center),
+        scale=radius, dataset="demo3d", shape=name, ground_truth="mesh",
+        source=f"generated:{name}", source_sha256="0" * 64, gt_points=gt.astype(np.float32),
+        gt_normals=gt_normals.astype(np.float32),
+    )  # fmt: skip
+    return write_sample(folder / f"{name}.npz", sample)
+
+
+def projected_mask(mesh: trimesh.Trimesh, center, half_width: float, size: int) -> np.ndarray:
+    """Pixels `[size, size]` whose centres fall inside the orthographic projection of a convex
+    `mesh` under `view_rotation()`: the convex hull of its projected vertices (image rows run
+    downwards)."""
+    from matplotlib.path import Path as Outline
+    from scipy.spatial import ConvexHull
+
+    projected = ((mesh.vertices - center) @ view_rotation().T)[:, :2]
+    hull = projected[ConvexHull(projected).vertices]
+    centres = (np.arange(size) + 0.5) / size * 2 - 1  # pixel centres in [-1, 1]
+    x, y = np.meshgrid(centres * half_width, -centres * half_width)
+    inside = Outline(hull).contains_points(np.stack([x.ravel(), y.ravel()], axis=1))
+    return inside.reshape(size, size)
+
+
+def assert_silhouette(image: np.ndarray, want: np.ndarray, what: str) -> None:
+    """The foreground of a render (`image < 1`) is the analytic silhouette `want` up to a
+    sample's footprint: nothing farther than two pixels outside it (a sample covers its pixel
+    and, splatted, the next one right and down), nothing missing more than a pixel inside it,
+    and an IoU over 0.75 (the footprint's rim, about a pixel wide, weighs on a small shape)."""
+    foreground = image < 1.0
+    near = ndimage.binary_dilation(want, np.ones((3, 3)), iterations=2)
+    assert not (foreground & ~near).any(), what
+    assert not (ndimage.binary_erosion(want) & ~foreground).any(), what
+    assert iou(foreground, want) > 0.75, what
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two masks."""
+    return float((a & b).sum() / (a | b).sum())
+
+
+def test_render_columns_show_each_runs_mesh_where_it_projects(tmp_path):
+    """Two shapes (rows) and two runs (columns after the ground truth) with visibly different
+    meshes: a ball, an off-centre box, a small off-centre ball. Each panel's foreground is the
+    analytic projection of what that panel must show, in that shape's frame, and background
+    elsewhere."""
+    size = 96
+    centers = {"ball": np.array([0.3, -0.2, 0.1]), "pebble": np.array([-1.0, 0.5, 2.0])}
+    samples = [ball_sample(tmp_path / "samples", name, c, 0.5) for name, c in centers.items()]
+    box = trimesh.creation.box(extents=(0.8, 0.25, 0.5)).apply_translation([-0.2, 0.1, -0.2])
+    small = trimesh.creation.icosphere(subdivisions=3, radius=0.25)
+    shown = {  # (run, shape) -> mesh in original units
+        ("steik", "ball"): trimesh.creation.icosphere(subdivisions=4, radius=0.5),
+        ("digs-seed1", "ball"): box,
+        ("steik", "pebble"): small.copy().apply_translation([0.2, 0.0, 0.15]),
+        ("digs-seed1", "pebble"): box,
+    }
+    meshes = []
+    for (run, shape), mesh in shown.items():
+        path = tmp_path / run / shape / "mesh.ply"
+        path.parent.mkdir(parents=True)
+        mesh.copy().apply_translation(centers[shape]).export(path)
+        meshes.append(path)
+    fig = build_render_figure(meshes, samples, size=size, n_points=60_000)
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert [ax.get_title() for ax in axes[0]] == ["ground truth", "StEik", "DiGS (seed 1)"]
+    assert [ax.get_ylabel() for ax in axes[:, 0]] == ["ball", "pebble"]
+    sphere = trimesh.creation.icosphere(subdivisions=4, radius=0.5)
+    for i, (shape, center) in enumerate(centers.items()):
+        frame_center, half_width = render_frame(load_sample(samples[i]).gt_points)
+        offset = center - frame_center
+        expected = [sphere] + [shown[run, shape] for run in ("steik", "digs-seed1")]
+        wants = [projected_mask(m.copy().apply_translation(offset), 0.0, half_width, size)
+                 for m in expected]  # fmt: skip
+        assert max(iou(wants[0], wants[2]), iou(wants[1], wants[2])) < 0.8  # distinguishable
+        for j, (ax, want) in enumerate(zip(axes[i], wants, strict=True)):
+            image = ax.get_images()[0].get_array()
+            assert image.shape == (size, size)
+            assert_silhouette(image, want, f"{shape}, column {j}")
 
 
 def test_render_figure_with_empty_reconstruction(tmp_path):
-    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.5)
-    gt, gt_normals = sphere_samples(20_000, 0.5)
-    sample = Sample(
-        points=(gt[:2000] / 0.5).astype(np.float32), center=np.zeros(3), scale=0.5,
-        dataset="demo3d", shape="ball", ground_truth="mesh", source="generated:ball",
-        source_sha256="0" * 64, gt_points=gt.astype(np.float32),
-        gt_normals=gt_normals.astype(np.float32),
-    )
-    sample_path = write_sample(tmp_path / "samples" / "ball.npz", sample)
+    sample_path = ball_sample(tmp_path / "samples", "ball", np.zeros(3), 0.5)
     good = tmp_path / "steik" / "ball" / "mesh.ply"
     good.parent.mkdir(parents=True)
-    mesh.export(good)
+    trimesh.creation.icosphere(subdivisions=3, radius=0.5).export(good)
     empty = tmp_path / "digs" / "ball" / "mesh.ply"
     empty.parent.mkdir(parents=True)
     trimesh.Trimesh(vertices=np.zeros((0, 3)), faces=np.zeros((0, 3), dtype=int)).export(empty)
+    fig = build_render_figure([good, empty], [sample_path], size=80, n_points=20_000)
+    blank = fig.axes[2]
+    assert (blank.get_images()[0].get_array() == 1.0).all()
+    assert [t.get_text() for t in blank.texts] == ["no surface"]
     out = render_figure([good, empty], [sample_path], tmp_path / "renders.png", size=80,
-                        n_points=20_000)
-    image = mpimg.imread(out)
-    assert image.shape[0] > 100 and image[..., :3].std() > 0.02
+                        n_points=20_000)  # fmt: skip
+    assert mpimg.imread(out).shape[:2] == (round(1.9 * 100), round(1.9 * 3 * 100))
     assert run_label("digs-seed2") == "DiGS (seed 2)" and run_label("steik") == "StEik"
-
-
-@pytest.mark.slow
-def test_levelset_figure_from_trained_models(tmp_path):
-    from steik.data.sample import SampleConfig, sample_curve
-    from steik.methods import preset
-    from steik.plots import levelset_figure
-    from steik.train import train
-
-    arrays = sample_curve("circle", SampleConfig(n_points=300, n_gt=500, n_occ=0))
-    sample = Sample(dataset="demo2d", shape="circle", ground_truth="mesh",
-                    source="generated:circle", source_sha256="0" * 64, **arrays)
-    sample_path = write_sample(tmp_path / "samples" / "circle.npz", sample)
-    models = []
-    for method in ("siren_wo_n", "steik"):
-        config = preset(method, "2d", hidden=16, layers=2, iterations=3, n_manifold=100,
-                        n_offsurface=100, checkpoint_every=0)
-        train([sample_path], config, tmp_path / method, quiet=True)
-        models.append(tmp_path / method / "circle" / "model.pt")
-    out = levelset_figure(models, [sample_path], tmp_path / "levelsets.png", resolution=60)
-    image = mpimg.imread(out)
-    assert image.shape[0] > 300 and image.shape[1] > 150  # 2 rows x 1 column of 2.4" panels
-    assert image[..., :3].std() > 0.02
 
 
 def test_first_render_column_shows_the_scan_shaded_where_there_is_no_ground_truth_mesh():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,9 +14,11 @@ import trimesh
 
 from steik.cli import main
 from steik.errors import SteikError
+from steik.methods import method_label
 from steik.metrics import mesh_components
 from steik.model import load_snapshots
-from steik.quality import quality_curves, quality_figure, surface_checks
+from steik.plots.figure import save_figure
+from steik.quality import build_quality_figure, quality_curves, quality_figure, surface_checks
 from steik.tables import ROW_COLUMNS, SNAPSHOT_COLUMNS
 
 
@@ -141,15 +144,69 @@ def test_3d_tables_keep_the_scan_layout_and_show_training(sphere_run: Path):
     assert "demo3d: sphere\n" not in markdown  # not the per-shape 2D curve layout
 
 
+def _means(frame: pd.DataFrame, by: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    """Means of x and y over the rows sharing each value of `by`, in increasing `by`."""
+    groups = sorted(set(frame[by]))
+    return (np.array([frame.loc[frame[by] == g, x].mean() for g in groups]),
+            np.array([frame.loc[frame[by] == g, y].mean() for g in groups]))  # fmt: skip
+
+
+def test_quality_figure_draws_each_methods_means():
+    """A line per trained method through its snapshots' means over shapes and seeds (seconds
+    against Chamfer, then IoU), a black star per untrained method at the mean of its good final
+    rows; Chamfer on a log scale, IoU from 0 to 1; no IoU panel when no IoU is defined."""
+    rng = np.random.default_rng(3)
+    snapshots = pd.DataFrame([
+        {"method": method, "shape": shape, "seed": seed, "fraction": fraction,
+         "seconds": 10 * fraction + rng.uniform(0, 2), "chamfer": rng.uniform(0.01, 0.1),
+         "iou": rng.uniform(0.5, 1.0)}
+        for method in ("steik", "digs") for shape in ("a", "b") for seed in (0, 1)
+        for fraction in (0.5, 0.25, 1.0)
+    ])  # fmt: skip
+    rows = pd.DataFrame({
+        "method": ["poisson"] * 4 + ["steik"], "iterations": [0, 0, 0, 0, 100],
+        "status": ["ok", "ok", "failed", "ok", "ok"], "extract_seconds": [1.0, 2.0, 50.0, 6.0, 9.0],
+        "chamfer": [0.02, 0.03, 9.0, 0.07, 0.5], "iou": [0.7, 0.8, 0.0, 0.99, 0.1],
+    })  # fmt: skip
+    fig = build_quality_figure(rows, snapshots, title="demo3d")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["Chamfer (original units)", "IoU"]
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "linear"]
+    assert fig.axes[1].get_ylim() == (0.0, 1.02)
+    for ax, metric in zip(fig.axes, ("chamfer", "iou"), strict=True):
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        assert sorted(lines) == ["DiGS", "Screened Poisson", "StEik"]
+        for method in ("steik", "digs"):
+            line = lines[method_label(method)]
+            assert line.get_marker() == "o"
+            x, y = _means(snapshots[snapshots["method"] == method], "fraction", "seconds", metric)
+            np.testing.assert_allclose(line.get_xdata(), x)
+            np.testing.assert_allclose(line.get_ydata(), y)
+        star = lines["Screened Poisson"]
+        assert star.get_marker() == "*" and star.get_linestyle() == "None"
+        want = {"chamfer": 0.04, "iou": 0.83}[metric]  # means of the ok rows, not the failed one
+        np.testing.assert_allclose(star.get_xydata(), [[3.0, want]])
+    without_iou = build_quality_figure(rows.assign(iou=np.nan), snapshots.assign(iou=np.nan))
+    assert [ax.get_ylabel() for ax in without_iou.axes] == ["Chamfer (original units)"]
+
+
 def test_quality_figure_from_the_tables(sphere_run: Path, tmp_path: Path):
+    """The command draws the tables' snapshot means: the figure it saves is the one built from
+    the tables, whose line is the mean over shapes and seeds of each snapshot's row."""
     out = tmp_path / "quality.png"
-    assert main(["plot-quality", "--rows", str(sphere_run / "tables" / "demo3d.parquet"),
-                 "--snapshots", str(sphere_run / "tables" / "demo3d_snapshots.parquet"),
+    tables = sphere_run / "tables"
+    assert main(["plot-quality", "--rows", str(tables / "demo3d.parquet"),
+                 "--snapshots", str(tables / "demo3d_snapshots.parquet"),
                  "--out", str(out)]) == 0  # fmt: skip
-    image = __import__("matplotlib.image", fromlist=["imread"]).imread(out)
-    assert image.shape[1] > image.shape[0]  # two panels side by side: Chamfer and IoU
+    rows = pd.read_parquet(tables / "demo3d.parquet")
+    snapshots = pd.read_parquet(tables / "demo3d_snapshots.parquet")
+    fig = build_quality_figure(rows, snapshots)
+    (line,) = fig.axes[0].get_lines()
+    assert line.get_label() == "SIREN wo n"
+    x, y = _means(snapshots, "fraction", "seconds", "chamfer")
+    np.testing.assert_allclose(line.get_xydata(), np.stack([x, y], axis=1))
+    built = save_figure(fig, tmp_path / "built.png")
+    np.testing.assert_array_equal(mpimg.imread(out), mpimg.imread(built))
     empty = pd.DataFrame(columns=list(SNAPSHOT_COLUMNS))
-    rows = pd.read_parquet(sphere_run / "tables" / "demo3d.parquet")
     with pytest.raises(SteikError, match="no snapshot rows"):
         quality_figure(rows, empty, tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()

@@ -125,7 +125,8 @@ def test_auto_resolves_as_documented(ball):
 def test_unknown_or_impossible_paths_fail_clearly(ball, tmp_path, capsys):
     with pytest.raises(SteikError) as error:
         preset("steik", "srb", step="fast")
-    assert str(error.value).endswith(f"step = 'fast' is not valid; choose one of {', '.join(STEPS)}")
+    expected = f"step = 'fast' is not valid; choose one of {', '.join(STEPS)}"
+    assert str(error.value).endswith(expected)
     sample, _ = ball
     assert _train(sample, tmp_path / "fast", {**TINY, "step": "fast"}) != 0
     assert "step = 'fast' is not valid; choose one of auto, explicit" in capsys.readouterr().err

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.plots import levelset_figure
+    from steik.plots.levelsets import levelset_figure
 
     print(levelset_figure(args.models, args.samples, args.out, resolution=args.resolution))
     return 0

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.plots import loss_figure
+    from steik.plots.losses import loss_figure
 
     print(loss_figure(args.logs, args.out))
     return 0

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.plots import render_figure
+    from steik.plots.renders import render_figure
 
     print(render_figure(args.meshes, args.samples, args.out, size=args.size))
     return 0

@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from steik.plots import snapshot_figure
+    from steik.plots.levelsets import snapshot_figure
 
     print(snapshot_figure(args.snapshots, args.sample, args.out, resolution=args.resolution))
     return 0

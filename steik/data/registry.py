@@ -117,13 +117,12 @@ SHAPENET_CLASSES: dict[str, str] = {
 }
 """ShapeNet class id -> the class name used as folder name in the NSP point-cloud archive."""
 
+# fmt: off
+# Each record opens with what identifies it: name, kind and ground truth on one line.
 REGISTRY: dict[str, Dataset] = {
     d.name: d
     for d in (
-        Dataset(
-            name="srb",
-            kind="download",
-            ground_truth="points",
+        Dataset(name="srb", kind="download", ground_truth="points",
             shapes=("anchor", "daratech", "dc", "gargoyle", "lord_quas"),
             sources=(
                 Source(
@@ -141,10 +140,7 @@ REGISTRY: dict[str, Dataset] = {
             paper_table="srb",
             scan_sha256=SRB_SCAN_SHA256,
         ),
-        Dataset(
-            name="shapenet",
-            kind="download",
-            ground_truth="shapenet",
+        Dataset(name="shapenet", kind="download", ground_truth="shapenet",
             sources=(
                 Source(
                     "NSP_data.tar.gz",
@@ -168,10 +164,7 @@ REGISTRY: dict[str, Dataset] = {
             experiment="shapenet",
             paper_table="shapenet",
         ),
-        Dataset(
-            name="scene",
-            kind="download",
-            ground_truth="none",
+        Dataset(name="scene", kind="download", ground_truth="none",
             shapes=("interior_room",),
             sources=(
                 Source(
@@ -185,32 +178,24 @@ REGISTRY: dict[str, Dataset] = {
             description="SIREN's interior room scan",
             experiment="scene",
         ),
-        Dataset(
-            name="demo3d",
-            kind="generated",
-            ground_truth="mesh",
+        Dataset(name="demo3d", kind="generated", ground_truth="mesh",
             shapes=("sphere", "torus", "grooved_box", "gear", "csg"),
             layout={"mesh": "{shape}.ply"},
             description="generated watertight meshes (steik.data.shapes3d)",
         ),
-        Dataset(
-            name="demo2d",
-            kind="generated",
-            ground_truth="mesh",
+        Dataset(name="demo2d", kind="generated", ground_truth="mesh",
             dim=2,
             shapes=SHAPES_2D,
             layout={"curve": "{shape}.npy"},
             description="SPEC 9's 2D shapes with exact signed distances (steik.data.shapes2d)",
             experiment="2d",
         ),
-        Dataset(
-            name="folder",
-            kind="folder",
-            ground_truth="auto",
+        Dataset(name="folder", kind="folder", ground_truth="auto",
             description="a directory of your own meshes or point clouds (--folder, --pattern)",
         ),
     )
 }
+# fmt: on
 
 
 def takes_local_scans(dataset: Dataset) -> bool:
