@@ -236,7 +236,8 @@ def test_render_figure_with_empty_reconstruction(tmp_path):
     assert [t.get_text() for t in blank.texts] == ["no surface"]
     out = render_figure([good, empty], [sample_path], tmp_path / "renders.png", size=80,
                         n_points=20_000)  # fmt: skip
-    assert mpimg.imread(out).shape[:2] == (round(1.9 * 100), round(1.9 * 3 * 100))
+    # a panel per shape and column at its own size (80 px) plus 35 px for titles and labels
+    assert mpimg.imread(out).shape[:2] == (80 + 35, 3 * (80 + 35))
     assert run_label("digs-seed2") == "DiGS (seed 2)" and run_label("steik") == "StEik"
 
 

@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from steik.data.sample import Sample, load_sample
 from steik.errors import SteikError
 from steik.methods import run_label
-from steik.plots.figure import Paths, check_figure_path, grid, run_and_shape, save_figure
+from steik.plots.figure import DPI, Paths, check_figure_path, grid, run_and_shape, save_figure
 
 
 def view_rotation(elevation: float = 25.0, azimuth: float = 35.0) -> np.ndarray:
@@ -166,7 +166,10 @@ def build_render_figure(
     missing = [s for s in shapes if s not in by_shape]
     if missing:
         raise SteikError(f"no sample file given for shape(s) {', '.join(missing)}; pass --samples")
-    fig = Figure(figsize=(1.9 * (len(runs) + 1), 1.9 * len(shapes)))
+    # Each panel shown at its own resolution (`size` pixels at the saved dpi), plus room for
+    # titles and labels: a larger `size` gives a larger figure, not a downsampled one.
+    inches = size / DPI + 0.35
+    fig = Figure(figsize=(inches * (len(runs) + 1), inches * len(shapes)))
     axes = fig.subplots(len(shapes), len(runs) + 1, squeeze=False)
     frames, titles = {}, []
     for i, shape in enumerate(shapes):
