@@ -20,7 +20,14 @@ from steik.data import shapes2d
 from steik.data.sample import Sample, load_sample, write_sample
 from steik.fileio import array_digest
 from steik.methods import MethodConfig, preset, run_label
-from steik.model import build_network, load_model, load_snapshots, save_model, save_snapshots
+from steik.model import (
+    ModelRecord,
+    build_network,
+    load_model,
+    load_snapshots,
+    save_model,
+    save_snapshots,
+)
 from steik.plots.figure import save_figure
 from steik.plots.levelsets import (
     build_levelset_figure,
@@ -78,11 +85,18 @@ def write_sample_2d(folder: Path, shape: str) -> Path:
     return write_sample(folder / f"{shape}.npz", sample)
 
 
-def model_meta(config: MethodConfig, sample_path: Path) -> dict:
-    """The model-file metadata the figures read: configuration, dimension, trained-on points."""
+def model_meta(config: MethodConfig, sample_path: Path) -> ModelRecord:
+    """The record of a model file holding a hand-set network (what the figures read:
+    configuration, dimension, trained-on points; the rest plausible values)."""
     sample = load_sample(sample_path)
-    return {"config": config.as_dict(), "dim": 2, "shape": sample.shape,
-            "points_digest": array_digest(sample.points)}  # fmt: skip
+    return ModelRecord(
+        config=config, config_hash=config.digest(), shape=sample.shape, dim=2,
+        points_digest=array_digest(sample.points),
+        center=tuple(float(v) for v in np.asarray(sample.center).reshape(-1)),
+        scale=float(sample.scale), seed=0, train_seconds=0.0, ms_per_iter=float("nan"),
+        n_params=0, device="cpu", torch_version="", steik_version="", n_shapes_batch=1,
+        iterations=config.iterations, status="ok", message="",
+    )  # fmt: skip
 
 
 def write_circle_model(root: Path, run: str, sample_path: Path, circle: Circle) -> Path:
@@ -265,7 +279,7 @@ def test_snapshot_strip_shows_each_snapshot_in_order(tmp_path):
     for i, (run, run_radii) in enumerate(radii.items()):
         row = panels[3 * i : 3 * i + 3]
         assert row[0].get_ylabel() == run_label(run)
-        weights = load_snapshots(paths[i])[1]["w_div"]
+        weights = load_snapshots(paths[i])[1].w_div
         for ax, r, fraction, w in zip(row, run_radii, (0.25, 0.5, 1.0), weights, strict=True):
             assert_draws_circle(ax, ((0.05, 0.0), r), tolerance=4e-3)
             assert ax.get_title() == f"t={fraction:.2f}, w_div={w:g}"
