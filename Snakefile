@@ -4,7 +4,8 @@
 #   snakemake --cores 8 --configfile config/srb.yaml          # a paper experiment
 #   snakemake --report results/report.zip                     # tables and figures
 #
-# Every rule is a thin `steik ...` call; the stages live in workflow/rules/, the config keys in
+# Every rule is a thin `steik ...` call; the stages live in workflow/rules/ (one rule per batch
+# and stage, named like train_<dataset>_<run>_<batch>), the config keys in
 # workflow/schemas/config.schema.yaml and config/README.md.
 
 from snakemake.utils import min_version
@@ -35,3 +36,15 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# One target per batch stage, named after it (STAGES in common.smk): `snakemake --until train`
+# (or `snakemake train`) stops once every batch has passed the stage.
+for _stage in STAGES:
+
+    rule:
+        name:
+            _stage
+        input:
+            stage_records(_stage),
+        localrule: True

@@ -33,14 +33,15 @@ def _python_path() -> dict[str, str]:
 
 
 def snakemake(
-    workdir: Path, *args: str, timeout: int = 300, cwd: Path | None = None
+    workdir: Path, *args: str, timeout: int = 300, cwd: Path | None = None,
+    path: str = "/usr/bin:/bin",
 ) -> subprocess.CompletedProcess:
     """Run snakemake on the repository's Snakefile in `workdir`; output captured as text.
 
-    PATH leaves out the venv, as for a user who runs `.venv/bin/snakemake` without activating
-    it: the workflow itself must make the jobs find `steik`. PYTHONPATH names this checkout, so
-    the workflow and its jobs run the code under test even where the venv's editable install
-    points at another checkout."""
+    PATH (`path`) leaves out the venv, as for a user who runs `.venv/bin/snakemake` without
+    activating it: the workflow itself must make the jobs find `steik`. PYTHONPATH names this
+    checkout, so the workflow and its jobs run the code under test even where the venv's
+    editable install points at another checkout."""
     command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "--directory", str(workdir), *args]
     return subprocess.run(
         command,
@@ -48,7 +49,7 @@ def snakemake(
         text=True,
         timeout=timeout,
         env={
-            "PATH": "/usr/bin:/bin",
+            "PATH": path,
             "OMP_NUM_THREADS": "1",
             "HOME": str(workdir),
             **_python_path(),
@@ -57,7 +58,12 @@ def snakemake(
     )
 
 
-def job_counts(output: str) -> dict[str, int]:
+STAGES = ("sample", "train", "extract", "reconstruct", "evaluate")
+GENERATED = re.compile(rf"({'|'.join(STAGES)})_\w+")
+"""A rule the workflow makes per batch (and run) of a stage: `train_demo3d_steik_b`."""
+
+
+def rule_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run: rule -> number of jobs."""
     counts: dict[str, int] = {}
     table = output.split("Job stats:", 1)[1]
@@ -67,6 +73,15 @@ def job_counts(output: str) -> dict[str, int]:
             break
         counts[match[1]] = int(match[2])
     assert counts.pop("total") == sum(counts.values())
+    return counts
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Jobs per rule of a dry run, the per-batch rules of a stage counted under the stage."""
+    counts: dict[str, int] = {}
+    for rule, count in rule_counts(output).items():
+        stage = match[1] if (match := GENERATED.fullmatch(rule)) else rule
+        counts[stage] = counts.get(stage, 0) + count
     return counts
 
 
@@ -123,16 +138,10 @@ def expected(
             "config/scene.yaml",
             {**expected({"scene": 1}, 2, 1), "renders": 1, "losses": 1},
         ),
-        # ShapeNet's shape list comes from its archive: before the fetch, the DAG holds the
-        # fetch checkpoint and the per-dataset jobs (re-evaluated after the fetch).
-        (
-            "config/shapenet.yaml",
-            {"fetch": 1, "tables": 1, "runtime_table": 1, "renders": 1, "losses": 1, "all": 1},
-        ),
-        (
-            "config/ablation.yaml",
-            {"fetch": 1, "tables": 1, "runtime_table": 1, "renders": 1, "losses": 1, "all": 1},
-        ),
+        # ShapeNet's shape list comes from its archive: before the fetch, a run only fetches
+        # (test_a_dataset_listed_by_its_download_is_fetched_first).
+        ("config/shapenet.yaml", {"fetch": 1, "all": 1}),
+        ("config/ablation.yaml", {"fetch": 1, "all": 1}),
         (
             "config/2d_cpu.yaml",
             {**expected({"demo2d": DEMO2D_SHAPES}, 15, 1), "levelsets": 1, "losses": 1,
@@ -434,7 +443,8 @@ def test_every_documented_command_dry_runs(tmp_path, command):
     result = snakemake(tmp_path, "-n", "-p", *words, cwd=ROOT)  # paths as typed in the repository
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert ("Unlocked working directory" if "--unlock" in words else "Job stats:") in output
+    shown = {"--unlock": "Unlocked working directory", "--summary": "output_file\tdate\trule"}
+    assert next((shown[w] for w in words if w in shown), "Job stats:") in output
     if "iterations_scale" in command:
         # every preset runs at most 100,000 iterations (IGR); scaled, at most 100,000 x scale
         scale = float(re.search(r"iterations_scale: ([0-9.]+)", command)[1])
@@ -489,3 +499,78 @@ def test_batches_and_folder_files_are_computed_once_per_run(tmp_path):
     assert counts["sample"] == counts["train"] >= 300 // 16  # one sample job per batch
     split, globbed = map(int, result.stderr.split("CALLS ")[1].split()[:2])
     assert split == 1 and globbed == 1, (split, globbed)
+
+
+# ----------------------------------------------------------------- issue 21: rules per batch
+
+
+FAKE_FETCH = """#!/bin/sh
+# Stands in for `steik fetch shapenet --root ROOT` (no download): the lock file with its shapes.
+[ "$1" = fetch ] || exit 3
+mkdir -p "$4" && printf '{"shapes": ["chair_c", "lamp_a", "lamp_b"]}' > "$4/$2.lock.json"
+"""
+
+
+@pytest.mark.slow
+def test_a_dataset_listed_by_its_download_is_fetched_first(tmp_path):
+    """ShapeNet's shapes (so its batches, so its rules) are only known from its download: the
+    first run fetches and says in one line to run again; the next run has every job."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "steik").write_text(FAKE_FETCH)
+    (bin_dir / "steik").chmod(0o755)
+    config = _write_config(tmp_path, {
+        "datasets": ["shapenet"], "methods": ["steik"], "figures": {"enabled": False},
+    })  # fmt: skip
+    message = ("shapenet: the shape list comes with the download, so this run only fetches; "
+               "run the same command again afterwards to sample, train and evaluate")  # fmt: skip
+    result = snakemake(tmp_path, "--cores", "1", "--configfile", str(config),
+                       path=f"{bin_dir}:/usr/bin:/bin")  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert output.count(message) == 1, output[-3000:]
+    assert job_counts(output) == {"fetch": 1, "all": 1}
+    assert (tmp_path / "resources" / "shapenet.lock.json").is_file()
+    assert not (tmp_path / "results").exists()
+    result = snakemake(tmp_path, "-n", "--configfile", str(config))
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert message not in output
+    assert rule_counts(output) == {
+        "sample_shapenet_b": 1, "train_shapenet_steik_b": 1, "extract_shapenet_steik_b": 1,
+        "evaluate_shapenet_steik_b": 1, "tables": 1, "runtime_table": 1, "all": 1,
+    }  # fmt: skip
+    assert "results/shapenet/steik/lamp_b/model.pt" in output
+
+
+def _resources_of(output: str) -> dict[str, str]:
+    """Rule -> its `resources:` line, from a dry run's job list."""
+    found, rule = {}, None
+    for line in output.splitlines():
+        if match := re.match(r"^(?:local)?rule (\w+):", line):
+            rule = match[1]
+        elif line.strip().startswith("resources:") and rule:
+            found[rule] = line.strip()
+    return found
+
+
+@pytest.mark.slow
+def test_set_resources_of_a_stage_reach_each_batch_rule(tmp_path):
+    """`--set-resources train:...` (a cluster profile's `set-resources: train:`) applies to every
+    batch's train rule; an entry naming one generated rule wins for that rule."""
+    result = snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config" / "config.yaml"),
+                       "--set-resources", "train:runtime=7", "train:gpu=1",
+                       "train_demo3d_steik_b:runtime=9", "sample:mem_mb=1234",
+                       "evaluate:runtime=11")  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    resources = _resources_of(result.stdout + result.stderr)
+    trains = {rule: line for rule, line in resources.items() if rule.startswith("train_")}
+    assert sorted(trains) == ["train_demo2d_digs_b", "train_demo2d_steik_b",
+                              "train_demo3d_digs_b", "train_demo3d_steik_b"]  # fmt: skip
+    for rule, line in trains.items():
+        runtime = 9 if rule == "train_demo3d_steik_b" else 7
+        assert f"runtime={runtime}" in line and "gpu=1" in line, (rule, line)
+    assert all("mem_mb=1234" in line for rule, line in resources.items()
+               if rule.startswith("sample_"))  # fmt: skip
+    assert "runtime=11" in resources["evaluate_demo3d_poisson_b"]
+    assert "runtime=11" not in resources["reconstruct_demo3d_poisson_b"]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from test_workflow import ROOT, _python_path, job_counts, snakemake
+from test_workflow import ROOT, _python_path, job_counts, rule_counts, snakemake
 
 from steik.tables import ROW_COLUMNS
 
@@ -302,29 +302,84 @@ def test_folder_files_with_dashes_and_spaces_run_end_to_end(tmp_path):
     assert (tmp_path / "results" / "mine" / "siren_wo_n" / "scan-01" / "mesh.ply").is_file()
 
 
+def _ran(output: str) -> list[str]:
+    """The rules of the jobs a real run started, in order."""
+    import re
+
+    return re.findall(r"^(?:local)?rule (\w+):", output, re.MULTILINE)
+
+
+def _per_shape_files(workdir: Path) -> list[Path]:
+    """model.pt, mesh.ply and metrics.parquet of every (dataset, run, shape) of TINY."""
+    files = []
+    for dataset, seeds in SEEDS.items():
+        shape = TINY["shapes"][dataset][0]
+        for method in TINY["methods"]:
+            for seed in seeds:
+                run = method if seed == 0 else f"{method}-seed{seed}"
+                for name in ("model.pt", "mesh.ply", "metrics.parquet"):
+                    files.append(workdir / "results" / dataset / run / shape / name)
+    return files
+
+
+@pytest.mark.slow
+def test_summary_lists_every_per_shape_file(tiny_run):
+    """Every per-shape file is a declared output: `--summary` lists each with its rule and
+    `--delete-all-output` would delete it."""
+    workdir, config = tiny_run
+    result = snakemake(workdir, "--summary", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split("\t")[0]: line.split("\t")[2] for line in result.stdout.splitlines()
+            if "\t" in line}  # fmt: skip
+    files = _per_shape_files(workdir)
+    assert len(files) == 3 * 2 * (1 + 2)  # files x methods x (demo3d + demo2d's two seeds)
+    stage = {"model.pt": "train", "mesh.ply": "extract", "metrics.parquet": "evaluate"}
+    for path in files:
+        relative = str(path.relative_to(workdir))
+        assert path.is_file() and relative in rows, relative
+        assert rows[relative].startswith(f"{stage[path.name]}_"), (relative, rows[relative])
+    result = snakemake(workdir, "--delete-all-output", "--dry-run", "--configfile", str(config))
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert all(f"Would delete {path.relative_to(workdir)}\n" in output for path in files)
+    assert all(path.is_file() for path in files)
+
+
 @pytest.mark.slow
 def test_deleted_models_and_samples_are_made_again(tiny_run):
-    """After a full run, a deleted model.pt makes its batch train again, and a deleted sample
-    file its batch sample again (their batch records alone used to keep the batches 'done', and
-    every later stage failed on the missing file); then nothing is left to do."""
+    """After a full run, a deleted model.pt makes exactly its batch train again, and what reads
+    that model or follows from it (extract and evaluate of that batch, the dataset's tables and
+    figures, the runtime table), nothing else; a deleted sample file makes its batch sample
+    again, then every run of that batch. Snakemake's own check of missing outputs finds them
+    (the per-shape files are declared outputs); then nothing is left to do."""
     workdir, config = tiny_run
     results = workdir / "results" / "demo3d"
     model = results / "steik" / "sphere" / "model.pt"
+    untouched = [path for path in _per_shape_files(workdir)
+                 if "/demo2d/" in str(path) or "/siren_wo_n/" in str(path)]  # fmt: skip
+    stamps = {path: path.stat().st_mtime_ns for path in untouched}
     model.unlink()
+    expected = {"train_demo3d_steik_b": 1, "extract_demo3d_steik_b": 1,
+                "evaluate_demo3d_steik_b": 1, "tables": 1, "runtime_table": 1, "renders": 1,
+                "losses": 1, "all": 1}  # fmt: skip
     result = snakemake(workdir, "-n", "--configfile", str(config))
-    assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
-    assert "a model of this batch is missing; the batch trains again" in output
-    counts = job_counts(output)
-    assert counts["train"] == 1 and counts["extract"] == 1 and counts["evaluate"] == 1
-    assert "sample" not in counts
+    assert result.returncode == 0, output[-3000:]
+    assert rule_counts(output) == expected
+    assert "Missing output files: results/demo3d/steik/sphere/model.pt" in output
+    result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=600)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert sorted(_ran(output)) == sorted(expected)
+    assert model.is_file()
+    assert {path: path.stat().st_mtime_ns for path in untouched} == stamps
     sample = results / "samples" / "sphere.npz"
     sample.unlink()
     result = snakemake(workdir, "-n", "--configfile", str(config))
     output = result.stdout + result.stderr
-    assert "a sample file of this batch is missing; it is sampled again" in output
     counts = job_counts(output)
     assert counts["sample"] == 1 and counts["train"] == 2  # both methods of demo3d
+    assert "fetch" not in counts and not any("demo2d" in rule for rule in rule_counts(output))
     result = snakemake(workdir, "--cores", "2", "--configfile", str(config), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert model.is_file() and sample.is_file()

@@ -12,17 +12,17 @@
 import json
 import math
 import os
+import re
 import shlex
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from steik.batching import batch_index, split_batches
+from steik.batching import split_batches
 from steik.data.registry import (
     dataset_name,
     folder_files,
@@ -243,13 +243,28 @@ if not DATASETS:
     _fail("shapes: the restriction leaves no shape to run")
 
 
+PENDING = [d for d in DATASETS if STATIC_SHAPES[d] is None]
+"""Datasets whose shape list only their download gives (ShapeNet before its first fetch). Every
+batch job is a rule of its own, made while the Snakefile is read (so that it can declare each
+shape's files as outputs), so these datasets have no jobs yet: this run only fetches, and the
+next run reads their shapes from the lock file."""
+READY = [d for d in DATASETS if d not in PENDING]
+"""Datasets whose shapes, batches and jobs are known now."""
+if PENDING:
+    logger.warning(
+        f"{', '.join(PENDING)}: the shape list comes with the download, so this run only "
+        "fetches; run the same command again afterwards to sample, train and evaluate"
+    )
+
+
 def shapes(dataset):
-    """Shapes of `dataset` to run; for datasets listed only by their archive, after the fetch
-    checkpoint has run (Snakemake re-evaluates the DAG then)."""
-    if STATIC_SHAPES[dataset] is not None:
-        return STATIC_SHAPES[dataset]
-    checkpoints.fetch.get(dataset=dataset)
-    return _restrict(dataset, list_shapes(ENTRIES[dataset], str(RESOURCES)), strict=True)
+    """Shapes of `dataset` to run (a PENDING dataset has none before its fetch)."""
+    if STATIC_SHAPES[dataset] is None:
+        raise WorkflowError(
+            f"{dataset}: its shape list comes with its download; fetch it first (a run of the "
+            "workflow, or `--until fetch`), then ask again"
+        )
+    return STATIC_SHAPES[dataset]
 
 
 def dimension(dataset):
@@ -333,49 +348,18 @@ def _overrides(dataset, method):
 
 
 _BATCHES = {}
-_BATCH_OF = {}
 
 
 def batches(dataset):
     """Batch name -> shapes of `dataset` (the same for every method and seed), computed once per
-    run: every job's input function asks for it, and recomputing it per job made building the
-    DAG grow with the square of the number of shapes."""
+    run: every rule file and the tables' input function ask for it, and recomputing it made
+    building the DAG grow with the square of the number of shapes."""
     if dataset not in _BATCHES:
-        grouping = split_batches(shapes(dataset), train_option(dataset, "batch_size"))
-        _BATCHES[dataset] = grouping
-        _BATCH_OF[dataset] = batch_index(grouping)
+        _BATCHES[dataset] = split_batches(shapes(dataset), train_option(dataset, "batch_size"))
     return _BATCHES[dataset]
 
 
-def batch_of_shape(dataset, shape):
-    """The batch of `shape` in `dataset` (a lookup, not a search)."""
-    batches(dataset)
-    return _BATCH_OF[dataset][shape]
-
-
-def batch_shapes(wildcards):
-    return batches(wildcards.dataset)[wildcards.batch]
-
-
 # ---------------------------------------------------------------- runs (method x seed) and paths
-
-
-@dataclass(frozen=True)
-class Run:
-    """One trained model: `results/<dataset>/<run>/<shape>/`."""
-
-    dataset: str
-    method: str
-    seed: int
-    shape: str
-
-    @property
-    def run(self):
-        return run_name(self.method, self.seed)
-
-    @property
-    def folder(self):
-        return RESULTS / self.dataset / self.run / self.shape
 
 
 def runs(dataset):
@@ -386,48 +370,98 @@ def runs(dataset):
     ]
 
 
-def batch_dir(dataset, run, batch):
-    return RESULTS / dataset / run / "batches" / batch
+def batch_file(dataset, run, batch, name):
+    """`results/<dataset>/<run>/batches/<batch>/<name>`: a batch record (or its checkpoint)."""
+    return f"{RESULTS}/{dataset}/{run}/batches/{batch}/{name}"
 
 
 def batch_files(dataset, name, run_list=None):
     """`batches/<batch>/<name>` of every run and batch of `dataset`."""
     return [
-        str(batch_dir(dataset, run, batch) / name)
+        batch_file(dataset, run, batch, name)
         for run in (run_list if run_list is not None else runs(dataset))
         for batch in batches(dataset)
     ]
 
 
-def shape_files(wildcards, name):
-    """`<shape>/<name>` of every shape of the job's batch, in batch order (string joins: these
-    lists are built for every job, and pathlib made up a noticeable share of a large DAG)."""
-    folder = f"{RESULTS}/{wildcards.dataset}/{wildcards.run}"
-    return [f"{folder}/{shape}/{name}" for shape in batch_shapes(wildcards)]
+def shape_files(dataset, run, members, name):
+    """`results/<dataset>/<run>/<shape>/<name>` of each shape in `members`, in that order: the
+    one place these paths are made (string joins: they are built for every job, and pathlib
+    made up a noticeable share of a large DAG). Each stage's rule declares its files as
+    outputs, and every later rule takes them as inputs."""
+    folder = f"{RESULTS}/{dataset}/{run}"
+    return [f"{folder}/{shape}/{name}" for shape in members]
+
+
+def run_folder(record):
+    """`results/<dataset>/<run>` from a batch record path (`steik train --out`): a function of
+    the rule's output, as Snakemake's lint asks of a parameter that prefixes an output."""
+    return str(Path(record).parents[2])
 
 
 def sample_path(dataset, shape):
     return f"{RESULTS}/{dataset}/samples/{shape}.npz"
 
 
+def sample_paths(dataset, members):
+    """The sample files of `members`, in that order."""
+    return [sample_path(dataset, shape) for shape in members]
+
+
 def sample_record(dataset, batch):
-    """The record of the sample job of a batch (its sample files are not declared outputs)."""
     return f"{RESULTS}/{dataset}/samples/batches/{batch}.json"
 
 
-def batch_samples(wildcards):
-    """The sample files of the job's batch, in batch order."""
-    return [sample_path(wildcards.dataset, s) for s in batch_shapes(wildcards)]
+# ---------------------------------------------------------------- generated rules
 
 
-def batch_sample_record(wildcards):
-    return sample_record(wildcards.dataset, wildcards.batch)
+STAGES = ("sample", "train", "extract", "reconstruct", "evaluate")
+"""The batch stages. Each batch (and each run of it) has a rule of its own per stage, made in a
+loop of the stage's rule file, with every per-shape file it writes as a declared output;
+Snakemake allows no function in `output:` and gives all outputs of a rule the same wildcards,
+so one rule for all batches could not declare them. The rule named after the stage itself
+gathers the stage's batch records (`snakemake --until train` stops after training)."""
+
+_RULE_NAMES = []
+"""The generated rules, in the order they were made."""
 
 
-def sample_records(dataset, selected):
-    """The sample records of the batches holding the `selected` shapes (figures)."""
-    return sorted({sample_record(dataset, batch_of_shape(dataset, shape)) for shape in selected})
+def rule_name(stage, *parts):
+    """Name of a generated rule: the stage, then the dataset, run and batch it runs, as one
+    identifier (`train_demo2d_steik_seed1_b`); a numbered suffix keeps it unique when two
+    dataset names differ only in punctuation."""
+    base = re.sub(r"\W", "_", "_".join((stage, *parts)))
+    name, number = base, 1
+    while workflow.is_rule(name):
+        number += 1
+        name = f"{base}_{number}"
+    _RULE_NAMES.append(name)
+    return name
 
+
+def stage_resources(name, stage):
+    """Apply the entries `--set-resources STAGE:...` of its stage (a cluster profile's
+    `set-resources: train:`) to the generated rule `name`. Snakemake matches these by exact
+    rule name, so without this no generated rule would get them; an entry naming the generated
+    rule itself still wins."""
+    overrides = workflow.resource_settings.overwrite_resources
+    generated = workflow.get_rule(name)
+    for key in (stage, name):
+        if key in overrides:
+            generated.resources.update(overrides[key])
+
+
+def stage_records(stage):
+    """The batch records that close `stage` (one of STAGES) in every batch and run."""
+    if stage == "sample":
+        return [sample_record(d, b) for d in READY for b in batches(d)]
+    name = {"train": "train.json", "evaluate": "metrics.parquet"}.get(stage, "extract.json")
+    records = []
+    for dataset in READY:
+        for run in runs(dataset):
+            if stage == "evaluate" or (run == POISSON) == (stage == "reconstruct"):
+                records += batch_files(dataset, name, [run])
+    return records
 
 
 # ---------------------------------------------------------------- per-dataset stage options
@@ -449,46 +483,12 @@ def stage_options(stage, dataset):
 # ---------------------------------------------------------------- inputs and arguments of rules
 
 
-_REDONE = set()
-
-
-def _redo_if_gone(record, files, why):
-    """Run the batch of `record` again when the record exists while one of the per-shape
-    `files` it stands for is gone (deleted by hand).
-
-    A batch job's only declared output is its record, so Snakemake alone would keep the batch
-    'done' and every later stage would fail on the missing file. The record joins the files the
-    job graph forces (as `--forcerun RECORD` would): the batch and what follows from it run
-    again, the job's inputs stay as they were (no rerun loop through Snakemake's provenance
-    checks), nothing is deleted, and a dry run lists the same jobs. Called from the rule's input
-    function, which Snakemake evaluates while it builds the job graph."""
-    if record in _REDONE or not os.path.exists(record) or all(os.path.exists(f) for f in files):
-        return
-    _REDONE.add(record)
-    logger.warning(f"{record}: {why}")
-    workflow.dag.forcefiles.add(record)
-
-
-def sample_inputs(wildcards):
-    """The fetch lock of a registry dataset, the batch's own files for a folder entry (and the
-    batch is sampled again when one of its sample files is gone)."""
-    if is_folder(wildcards.dataset):
-        files = _FOLDER_FILES[wildcards.dataset]
-        inputs = [str(files[shape]) for shape in batch_shapes(wildcards)]
-    else:
-        inputs = [f"{RESOURCES}/{wildcards.dataset}.lock.json"]
-    record = sample_record(wildcards.dataset, wildcards.batch)
-    why = "a sample file of this batch is missing; it is sampled again"
-    _redo_if_gone(record, batch_samples(wildcards), why)
-    return inputs
-
-
-def train_inputs(wildcards):
-    """The batch's sample record (and the batch trains again when one of its models is gone)."""
-    record = str(batch_dir(wildcards.dataset, wildcards.run, wildcards.batch) / "train.json")
-    why = "a model of this batch is missing; the batch trains again"
-    _redo_if_gone(record, shape_files(wildcards, "model.pt"), why)
-    return [batch_sample_record(wildcards)]
+def sample_sources(dataset, members):
+    """What sampling `members` reads: the fetch lock of a registry dataset, the shapes' own files
+    for a folder entry."""
+    if is_folder(dataset):
+        return [str(_FOLDER_FILES[dataset][shape]) for shape in members]
+    return [f"{RESOURCES}/{dataset}.lock.json"]
 
 
 def dataset_args(dataset):
@@ -500,10 +500,9 @@ def dataset_args(dataset):
     return shlex.join([dataset, "--folder", entry["path"], "--pattern", pattern])
 
 
-def train_args(wildcards):
-    """Method, experiment, seed, device, snapshots and the method overrides (JSON) of a batch."""
-    method, seed = parse_run(wildcards.run)
-    dataset = wildcards.dataset
+def train_args(dataset, run):
+    """Method, experiment, seed, device, snapshots and the method overrides (JSON) of a run."""
+    method, seed = parse_run(run)
     snapshots = train_option(dataset, "snapshots")
     args = [
         "--method", method, "--experiment", experiment(dataset), "--seed", str(seed),
@@ -532,31 +531,20 @@ def first_run(method, dataset):
     return run_name(method, train_option(dataset, "seeds")[0])
 
 
-def figure_batches(dataset, renders=False):
-    """(shape, batch) pairs shown in the dataset's figures (renders: the first few shapes)."""
+def figure_shapes(dataset, renders=False):
+    """Shapes shown in the dataset's figures (renders: the first few)."""
     selected = shapes(dataset)
-    if renders:
-        selected = selected[: config["figures"]["render_shapes"]]
-    return [(shape, batch_of_shape(dataset, shape)) for shape in selected]
-
-
-def figure_records(dataset, record, renders=False):
-    """The batch records (`record`) behind a figure's files: first seed, every method (networks
-    only for a training record)."""
-    pairs = figure_batches(dataset, renders)
-    methods = methods_of(dataset, neural_only=record == "train.json")
-    return sorted(
-        {str(batch_dir(dataset, first_run(m, dataset), b) / record) for m in methods for _, b in pairs}
-    )
+    return selected[: config["figures"]["render_shapes"]] if renders else selected
 
 
 def figure_files(dataset, filename, renders=False):
     """`filename` of every (method, shape) of the first seed: methods outer, shapes inner
     (networks only, except for meshes)."""
+    members = figure_shapes(dataset, renders)
     return [
-        str(RESULTS / dataset / first_run(m, dataset) / shape / filename)
+        path
         for m in methods_of(dataset, neural_only=filename != "mesh.ply")
-        for shape, _ in figure_batches(dataset, renders)
+        for path in shape_files(dataset, first_run(m, dataset), members, filename)
     ]
 
 
@@ -565,6 +553,18 @@ def snapshot_shape(dataset):
     wanted = config["figures"].get("snapshot_shape")
     available = shapes(dataset)
     return wanted if wanted in available else available[0]
+
+
+def snapshot_files(dataset, filename):
+    """`filename` of the snapshot shape in the first seed of every network method: the models
+    (declared outputs of training) and their `snapshots.pt`, which training keeps beside each
+    model (not a declared output: Snakemake deletes a failed job's outputs, and a resumed
+    training reads the snapshots its killed attempt wrote)."""
+    shape = snapshot_shape(dataset)
+    return [
+        shape_files(dataset, first_run(m, dataset), [shape], filename)[0]
+        for m in methods_of(dataset, neural_only=True)
+    ]
 
 
 def has_snapshots(dataset):
@@ -579,7 +579,7 @@ def figure_targets():
     if not config["figures"]["enabled"]:
         return []
     targets = []
-    for dataset in DATASETS:
+    for dataset in READY:
         targets.append(FIGURES / f"{dataset}_losses.png")
         if has_snapshots(dataset):
             targets.append(FIGURES / f"{dataset}_quality.png")
@@ -592,17 +592,25 @@ def figure_targets():
     return [str(t) for t in targets]
 
 
+def batch_outputs():
+    """Every output of every generated rule. Snakemake looks for a missing output only among
+    the files that a job it runs needs: with the tables and figures up to date, a model.pt or
+    sample file deleted later would stay missing unless the run itself asks for it."""
+    return [str(path) for name in _RULE_NAMES for path in workflow.get_rule(name).output]
+
+
 def all_targets():
+    """Tables and figures of every dataset and every batch's files (batch_outputs); only the
+    downloads while a dataset is PENDING. Called once the rule files have made their rules."""
+    if PENDING:
+        return [f"{RESOURCES}/{dataset}.lock.json" for dataset in PENDING]
     targets = []
-    for dataset in DATASETS:
+    for dataset in READY:
         for suffix in (".parquet", "_summary.parquet", ".md", ".html"):
             targets.append(str(TABLES / f"{dataset}{suffix}"))
     targets.append(str(TABLES / "runtime.parquet"))
-    return targets + figure_targets()
+    return targets + figure_targets() + batch_outputs()
 
 
 wildcard_constraints:
     dataset="[A-Za-z0-9][A-Za-z0-9_.+]*",
-    run="[a-z_]+(-seed[0-9]+)?",
-    batch="b[01]*",
-    shape="[A-Za-z0-9][A-Za-z0-9_.+-]*",

@@ -1,14 +1,15 @@
 # Stages 1-2: fetch a dataset into resources/ (local: needs the network, not the cluster; with
 # `scans` in the config, a local copy of the scans is checked and recorded instead), then turn
 # each shape into results/<dataset>/samples/<shape>.npz, one job per batch of shapes (the
-# training batches of steik.batching), recorded in samples/batches/<batch>.json.
+# training batches of steik.batching), recorded in samples/batches/<batch>.json. Each batch has
+# a rule of its own (common.smk, STAGES) whose outputs are the batch's sample files and record.
 
 
 localrules:
     fetch,
 
 
-checkpoint fetch:
+rule fetch:
     output:
         lock=f"{RESOURCES}/{{dataset}}.lock.json",
     params:
@@ -26,27 +27,34 @@ checkpoint fetch:
         "steik fetch {wildcards.dataset:q} --root {params.root:q} {params.scans} > {log:q} 2>&1"
 
 
-rule sample:
-    input:
-        sample_inputs,
-    output:
-        f"{RESULTS}/{{dataset}}/samples/batches/{{batch}}.json",
-    params:
-        source=lambda wildcards: dataset_args(wildcards.dataset),
-        shapes=batch_shapes,
-        outs=batch_samples,
-        options=lambda wildcards: as_json(stage_options("sample", wildcards.dataset)[0]),
-    log:
-        "logs/sample/{dataset}/{batch}.log",
-    benchmark:
-        "benchmarks/sample/{dataset}/{batch}.tsv"
-    threads: res("sample", "threads")
-    resources:
-        mem_mb=res("sample", "mem_mb"),
-        runtime=res("sample", "runtime"),
-    conda:
-        ENV
-    shell:
-        "steik sample {params.source} {params.shapes:q} --options {params.options:q} "
-        "--out {params.outs:q} --record {output:q} > {log:q} 2>&1"
+for _d in READY:
+    for _b, _members in batches(_d).items():
+        _name = rule_name("sample", _d, _b)
 
+        rule:
+            name:
+                _name
+            input:
+                sample_sources(_d, _members),
+            output:
+                samples=sample_paths(_d, _members),
+                record=sample_record(_d, _b),
+            params:
+                source=dataset_args(_d),
+                shapes=_members,
+                options=as_json(stage_options("sample", _d)[0]),
+            log:
+                f"logs/sample/{_d}/{_b}.log",
+            benchmark:
+                f"benchmarks/sample/{_d}/{_b}.tsv"
+            threads: res("sample", "threads")
+            resources:
+                mem_mb=res("sample", "mem_mb"),
+                runtime=res("sample", "runtime"),
+            conda:
+                ENV
+            shell:
+                "steik sample {params.source} {params.shapes:q} --options {params.options:q} "
+                "--out {output.samples:q} --record {output.record:q} > {log:q} 2>&1"
+
+        stage_resources(_name, "sample")

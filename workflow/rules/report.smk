@@ -1,13 +1,13 @@
 # Stage 7: figures for the report (2D level sets and snapshot strips, renders of 3D
 # reconstructions next to the ground truth, loss curves, quality against training time). `snakemake --report results/report.zip`
-# collects them with the tables and the captions in workflow/report/. Each figure depends on the
-# batch records of the runs it shows (the first seed of every method).
+# collects them with the tables and the captions in workflow/report/. Each figure's inputs are
+# the per-shape files it shows (the first seed of every method), as the batch rules declare them.
 
 
 rule levelsets:
     input:
-        records=lambda wildcards: figure_records(wildcards.dataset, "train.json"),
-        sampled=lambda wildcards: sample_records(wildcards.dataset, shapes(wildcards.dataset)),
+        models=lambda wildcards: figure_files(wildcards.dataset, "model.pt"),
+        samples=lambda wildcards: sample_paths(wildcards.dataset, figure_shapes(wildcards.dataset)),
     output:
         report(
             f"{FIGURES}/{{dataset}}_levelsets.png",
@@ -15,11 +15,6 @@ rule levelsets:
             category="Figures",
             labels={"dataset": "{dataset}", "figure": "level sets"},
         ),
-    params:
-        models=lambda wildcards: figure_files(wildcards.dataset, "model.pt"),
-        samples=lambda wildcards: [
-            sample_path(wildcards.dataset, s) for s, _ in figure_batches(wildcards.dataset)
-        ],
     log:
         "logs/figures/{dataset}_levelsets.log",
     threads: res("figures", "threads")
@@ -29,21 +24,14 @@ rule levelsets:
     conda:
         ENV
     shell:
-        "steik plot-levelsets --models {params.models:q} --samples {params.samples:q} --out {output:q} "
+        "steik plot-levelsets --models {input.models:q} --samples {input.samples:q} --out {output:q} "
         "> {log:q} 2>&1"
 
 
 rule snapshots:
     input:
-        records=lambda wildcards: sorted(
-            str(batch_dir(wildcards.dataset, first_run(m, wildcards.dataset), b) / "train.json")
-            for m in methods_of(wildcards.dataset, neural_only=True)
-            for s, b in figure_batches(wildcards.dataset)
-            if s == snapshot_shape(wildcards.dataset)
-        ),
-        sampled=lambda wildcards: sample_records(
-            wildcards.dataset, [snapshot_shape(wildcards.dataset)]
-        ),
+        models=lambda wildcards: snapshot_files(wildcards.dataset, "model.pt"),
+        sample=lambda wildcards: sample_path(wildcards.dataset, snapshot_shape(wildcards.dataset)),
     output:
         report(
             f"{FIGURES}/{{dataset}}_snapshots.png",
@@ -52,14 +40,7 @@ rule snapshots:
             labels={"dataset": "{dataset}", "figure": "snapshots"},
         ),
     params:
-        sample=lambda wildcards: sample_path(wildcards.dataset, snapshot_shape(wildcards.dataset)),
-        snapshots=lambda wildcards: [
-            str(
-                RESULTS / wildcards.dataset / first_run(m, wildcards.dataset)
-                / snapshot_shape(wildcards.dataset) / "snapshots.pt"
-            )
-            for m in methods_of(wildcards.dataset, neural_only=True)
-        ],
+        snapshots=lambda wildcards: snapshot_files(wildcards.dataset, "snapshots.pt"),
     log:
         "logs/figures/{dataset}_snapshots.log",
     threads: res("figures", "threads")
@@ -69,15 +50,15 @@ rule snapshots:
     conda:
         ENV
     shell:
-        "steik plot-snapshots --snapshots {params.snapshots:q} --sample {params.sample:q} "
+        "steik plot-snapshots --snapshots {params.snapshots:q} --sample {input.sample:q} "
         "--out {output:q} > {log:q} 2>&1"
 
 
 rule renders:
     input:
-        records=lambda wildcards: figure_records(wildcards.dataset, "extract.json", renders=True),
-        sampled=lambda wildcards: sample_records(
-            wildcards.dataset, [s for s, _ in figure_batches(wildcards.dataset, renders=True)]
+        meshes=lambda wildcards: figure_files(wildcards.dataset, "mesh.ply", renders=True),
+        samples=lambda wildcards: sample_paths(
+            wildcards.dataset, figure_shapes(wildcards.dataset, renders=True)
         ),
     output:
         report(
@@ -87,11 +68,6 @@ rule renders:
             labels={"dataset": "{dataset}", "figure": "renders"},
         ),
     params:
-        samples=lambda wildcards: [
-            sample_path(wildcards.dataset, s)
-            for s, _ in figure_batches(wildcards.dataset, renders=True)
-        ],
-        meshes=lambda wildcards: figure_files(wildcards.dataset, "mesh.ply", renders=True),
         size=config["figures"]["render_size"],
     log:
         "logs/figures/{dataset}_renders.log",
@@ -102,13 +78,13 @@ rule renders:
     conda:
         ENV
     shell:
-        "steik plot-renders --meshes {params.meshes:q} --samples {params.samples:q} "
+        "steik plot-renders --meshes {input.meshes:q} --samples {input.samples:q} "
         "--size {params.size} --out {output:q} > {log:q} 2>&1"
 
 
 rule losses:
     input:
-        lambda wildcards: figure_records(wildcards.dataset, "train.json"),
+        lambda wildcards: figure_files(wildcards.dataset, "train_log.parquet"),
     output:
         report(
             f"{FIGURES}/{{dataset}}_losses.png",
@@ -116,8 +92,6 @@ rule losses:
             category="Figures",
             labels={"dataset": "{dataset}", "figure": "loss curves"},
         ),
-    params:
-        logs=lambda wildcards: figure_files(wildcards.dataset, "train_log.parquet"),
     log:
         "logs/figures/{dataset}_losses.log",
     threads: res("figures", "threads")
@@ -127,7 +101,7 @@ rule losses:
     conda:
         ENV
     shell:
-        "steik plot-losses --logs {params.logs:q} --out {output:q} > {log:q} 2>&1"
+        "steik plot-losses --logs {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule quality:

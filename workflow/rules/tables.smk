@@ -19,7 +19,7 @@ rule tables:
             labels={"dataset": "{dataset}", "table": "metrics"},
         ),
     wildcard_constraints:
-        dataset="|".join(DATASETS),
+        dataset="|".join(map(re.escape, READY)),
     params:
         out=lambda wildcards, output: os.path.dirname(output.rows),
         paper=lambda wildcards: paper_table(wildcards.dataset),
@@ -40,7 +40,7 @@ rule tables:
 
 rule runtime_table:
     input:
-        [f"{TABLES}/{dataset}.parquet" for dataset in DATASETS],
+        [f"{TABLES}/{dataset}.parquet" for dataset in READY],
     output:
         table=f"{TABLES}/runtime.parquet",
         markdown=f"{TABLES}/runtime.md",
