@@ -71,13 +71,15 @@ class Point:
     layers: int | None = None
     lr_factor: float = 1.0
     batch: int = 3
+    sphere_scaling: float | None = None
 
     @property
     def name(self) -> str:
         net = "paper" if self.hidden is None else f"{self.layers}x{self.hidden}"
+        scaling = "" if self.sphere_scaling is None else f"-sc{self.sphere_scaling:g}"
         return (
             f"{self.dim}d-{self.method}-it{self.iterations}-pts{self.points}-{net}"
-            f"-lr{self.lr_factor:g}-b{self.batch}"
+            f"-lr{self.lr_factor:g}-b{self.batch}{scaling}"
         )
 
 
@@ -117,7 +119,25 @@ def grid(dims: list[int], methods: list[str], base_iterations: dict[int, int]) -
                 replace(small, varied="lr", lr_factor=2.0),
                 replace(small, varied="batch", batch=1),
             ]
+            if dim == 3:
+                out += _sphere_points(small)
     return out
+
+
+def _sphere_points(small: Point) -> list[Point]:
+    """3D only: the output scaling of the sphere init (SPEC 2: 0.1 in the SRB scripts, 1.0 in
+    the 2D ones) on the smaller network, and longer schedules (more iterations at half the
+    points, so that an iteration costs about half) with either scaling. With 0.1 the field
+    cannot fall below -radius * 0.1 = -0.16 without its raw output changing sign, which a fat
+    solid's interior (depth up to 1 after normalisation) asks for."""
+    long = replace(small, varied="sphere", iterations=small.iterations * 4,
+                   points=small.points // 2)  # fmt: skip
+    return [
+        replace(small, varied="sphere", sphere_scaling=1.0),
+        long,
+        replace(long, sphere_scaling=1.0),
+        replace(long, iterations=small.iterations * 8, sphere_scaling=1.0),
+    ]
 
 
 def _steik(*args: str, log: Path) -> float:
@@ -167,6 +187,8 @@ def run_point(out: Path, point: Point, samples: list[Path]) -> Path:
         overrides.update(hidden=point.hidden, layers=point.layers)
     if point.lr_factor != 1.0:
         overrides["lr"] = preset(point.method, EXPERIMENT[point.dim]).lr * point.lr_factor
+    if point.sphere_scaling is not None:
+        overrides["sphere_scaling"] = point.sphere_scaling
     cpu = 0.0
     for start in range(0, len(samples), point.batch):
         batch = [str(s) for s in samples[start : start + point.batch]]
@@ -240,6 +262,7 @@ def report(out: Path) -> None:
         varied=("varied", "first"), iterations=("iterations", "first"),
         points=("points", "first"), network=("hidden", "first"), layers=("layers", "first"),
         lr_factor=("lr_factor", "first"), batch=("batch", "first"),
+        sphere_scaling=("sphere_scaling", "first"),
         cpu_s_per_shape=("seconds", "mean"), chamfer=("chamfer", "mean"), iou=("iou", "mean"),
         worst_iou=("iou", "min"), max_pieces=("n_components", "max"),
     ).reset_index()  # fmt: skip
