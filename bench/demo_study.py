@@ -135,6 +135,7 @@ def _sphere_points(small: Point) -> list[Point]:
     half = replace(long, points=small.points // 2)
     return [
         long,
+        replace(long, iterations=small.iterations * 8),
         half,
         replace(small, varied="sphere", sphere_scaling=1.0),
         replace(half, iterations=small.iterations * 2, sphere_scaling=1.0),
