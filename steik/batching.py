@@ -50,12 +50,6 @@ def split_batches(shapes: Sequence[str], size: int) -> dict[str, list[str]]:
     return dict(sorted(batches.items()))
 
 
-def batch_index(batches: dict[str, list[str]]) -> dict[str, str]:
-    """Shape -> the name of its batch: one pass over the batches, so that looking up every
-    shape of a large dataset (the workflow's figures) stays linear."""
-    return {shape: name for name, members in batches.items() for shape in members}
-
-
 def each_shape(per_shape: Mapping[str, Sequence[Any]], work: Callable[..., T]) -> list[T]:
     """`work(*entries)` for every shape of a batch in turn, collecting what it returns.
 

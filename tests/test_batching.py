@@ -11,7 +11,7 @@ import trimesh
 import yaml
 from test_workflow import snakemake
 
-from steik.batching import batch_index, split_batches
+from steik.batching import split_batches
 from steik.errors import SteikError
 
 
@@ -28,9 +28,6 @@ def test_batches_cover_every_shape_once_within_the_size(size):
         members = [s for group in batches.values() for s in group]
         assert sorted(members) == sorted(shapes)
         assert all(1 <= len(group) <= size for group in batches.values())
-        index = batch_index(batches)
-        assert sorted(index) == sorted(shapes)
-        assert all(s in batches[index[s]] for s in shapes)
         if len(shapes) <= size:
             assert list(batches) == (["b"] if shapes else [])
 

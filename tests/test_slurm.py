@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from test_workflow import job_counts, rule_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
@@ -147,17 +148,6 @@ def _slurm_jobs(run_id: str) -> list[dict[str, str]]:
     return rows
 
 
-def _job_counts(log: str) -> Counter:
-    """Jobs per rule from the `Job stats:` table Snakemake prints before running."""
-    block = log.split("Job stats:", 1)[1].split("\n\n", 1)[0]
-    counts = Counter()
-    for line in block.splitlines()[3:]:
-        parts = line.split()
-        if len(parts) == 2 and parts[0] != "total":
-            counts[parts[0]] = int(parts[1])
-    return counts
-
-
 # ------------------------------------------------------------------ the tiny demo config
 
 SHAPES = {"demo3d": ["sphere", "csg"], "demo2d": ["circle"]}
@@ -237,7 +227,7 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
     assert sorted(r["id"] for r in records) == sorted(submitted.values())
     assert {r["state"] for r in records} == {"COMPLETED"}, records
 
-    planned = _job_counts(cluster_text)
+    planned = rule_counts(cluster_text)
     local_rules = {"all", "fetch"}
     expected = Counter({rule: n for rule, n in planned.items() if rule not in local_rules})
     seen = Counter(
@@ -246,9 +236,9 @@ def test_demo_config_through_slurm_profile_matches_local_run(slurm_node, tmp_pat
     assert seen == expected
     # Training, extraction and evaluation ran once per batch (a rule per batch, named like
     # train_demo3d_steik_b): 3 shapes, 2 SLURM jobs each.
+    stages = job_counts(cluster_text)
     for stage in ("train", "extract", "evaluate"):
-        jobs = sum(n for rule, n in planned.items() if rule.startswith(f"{stage}_"))
-        assert jobs == N_BATCHES == 2 and N_RUNS == 3
+        assert stages[stage] == N_BATCHES == 2 and N_RUNS == 3
     # Local rules ran in this process, nothing else did.
     ran_locally = re.findall(r"^local(?:rule|checkpoint) (\w+):", cluster_text, re.MULTILINE)
     assert "fetch" in ran_locally and set(ran_locally) <= local_rules
