@@ -20,7 +20,8 @@ Writes OUT/study.parquet (one row per point, shape and snapshot fraction; fracti
 network on the final extraction grid), OUT/study.md (the final rows: mean over shapes and the
 worst shape's IoU and pieces) and one figure per dimension and varied setting,
 OUT/study_<dim>d_<setting>.png: IoU and Chamfer against CPU seconds per shape, one line per
-method, screened Poisson as a point.
+method, screened Poisson as a point; and OUT/study_3d_sphere_field.png, each 3D point's trained
+field along the line through the sphere's centre (where a wrong-signed interior shows).
 """
 
 from __future__ import annotations
@@ -39,9 +40,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+import torch
 
+from steik.data.sample import load_sample
 from steik.methods import preset
+from steik.model import load_model
 
 SHAPES = {3: ("sphere", "grooved_box", "csg"), 2: ("circle", "l_shape", "snowflake")}
 DATASET = {3: "demo3d", 2: "demo2d"}
@@ -72,14 +77,16 @@ class Point:
     lr_factor: float = 1.0
     batch: int = 3
     sphere_scaling: float | None = None
+    seed: int = 0
 
     @property
     def name(self) -> str:
         net = "paper" if self.hidden is None else f"{self.layers}x{self.hidden}"
         scaling = "" if self.sphere_scaling is None else f"-sc{self.sphere_scaling:g}"
+        seed = f"-s{self.seed}" if self.seed else ""
         return (
             f"{self.dim}d-{self.method}-it{self.iterations}-pts{self.points}-{net}"
-            f"-lr{self.lr_factor:g}-b{self.batch}{scaling}"
+            f"-lr{self.lr_factor:g}-b{self.batch}{scaling}{seed}"
         )
 
 
@@ -94,7 +101,8 @@ fewer layers (quadratic half the linear width, as in the paper)."""
 
 def grid(dims: list[int], methods: list[str], base_iterations: dict[int, int]) -> list[Point]:
     """Per (dim, method): the paper's settings at the base iterations and points, half the
-    iterations, half the points, then a smaller network (at the base and twice the iterations),
+    iterations, half the points, other seeds (2D, where the demo keeps the paper's networks),
+    then a smaller network (at the base and twice the iterations),
     and, on the smaller network (where a point is cheap), four times the points, twice the
     learning rate and batches of one shape."""
     out = []
@@ -108,6 +116,8 @@ def grid(dims: list[int], methods: list[str], base_iterations: dict[int, int]) -
                 replace(base, varied="iterations", iterations=base.iterations // 2),
                 replace(base, varied="points", points=base.points // 2),
             ]
+            if dim == 2:
+                out += [replace(base, varied="seed", seed=seed) for seed in (1, 2)]
             if (method, dim) not in SMALL_NET:
                 continue
             hidden, layers = SMALL_NET[(method, dim)]
@@ -126,7 +136,8 @@ def grid(dims: list[int], methods: list[str], base_iterations: dict[int, int]) -
 
 def _sphere_points(small: Point) -> list[Point]:
     """3D only, on the smaller network: longer schedules (four times the iterations, at the
-    base points and at half of them) and the output scaling of the sphere init (SPEC 2: 0.1 in
+    base points and at half of them; eight times; four times at the paper's network, one shape
+    per job) and the output scaling of the sphere init (SPEC 2: 0.1 in
     the SRB scripts, 1.0 in the 2D ones). With 0.1 the field cannot fall below
     -radius * 0.1 = -0.16 without its raw output changing sign, which a fat solid's interior
     (depth up to 1 after normalisation) asks for; with 1.0 the initial sphere is a true distance
@@ -135,7 +146,8 @@ def _sphere_points(small: Point) -> list[Point]:
     half = replace(long, points=small.points // 2)
     return [
         long,
-        replace(long, iterations=small.iterations * 8),
+        replace(long, iterations=small.iterations * 8, batch=1),
+        replace(long, hidden=None, layers=None, batch=1),
         half,
         replace(small, varied="sphere", sphere_scaling=1.0),
         replace(half, iterations=small.iterations * 2, sphere_scaling=1.0),
@@ -198,7 +210,7 @@ def run_point(out: Path, point: Point, samples: list[Path]) -> Path:
         cpu += _steik(
             "train", "--points", *batch, "--method", point.method,
             "--experiment", EXPERIMENT[point.dim], "--out", str(folder), "--device", "cpu",
-            "--quiet", "--overrides", json.dumps(overrides),
+            "--seed", str(point.seed), "--quiet", "--overrides", json.dumps(overrides),
             "--snapshots", ",".join(str(f) for f in SNAPSHOTS), log=log,
         )  # fmt: skip
     shapes = [s.stem for s in samples]
@@ -265,7 +277,7 @@ def report(out: Path) -> None:
         varied=("varied", "first"), iterations=("iterations", "first"),
         points=("points", "first"), network=("hidden", "first"), layers=("layers", "first"),
         lr_factor=("lr_factor", "first"), batch=("batch", "first"),
-        sphere_scaling=("sphere_scaling", "first"),
+        sphere_scaling=("sphere_scaling", "first"), seed=("seed", "first"),
         cpu_s_per_shape=("seconds", "mean"), chamfer=("chamfer", "mean"), iou=("iou", "mean"),
         worst_iou=("iou", "min"), max_pieces=("n_components", "max"),
     ).reset_index()  # fmt: skip
@@ -278,6 +290,45 @@ def report(out: Path) -> None:
     print(summary.to_string(index=False))
     for (dim, varied), _ in final[final["varied"] != "poisson"].groupby(["dim", "varied"]):
         _figure(out, table, int(dim), str(varied))
+    _sphere_field(out)
+
+
+def _sphere_field(out: Path) -> None:
+    """OUT/study_3d_sphere_field.png: each 3D point's final u along the line through the
+    sphere's centre, beside the true signed distance. Where the SRB sphere init's floor
+    (u = -0.16 while the raw output keeps its sign) stops the interior, u turns back up and an
+    inner surface with the wrong sign appears; IoU shows it, a render cannot."""
+    models = sorted((out / "points").glob("3d-*/sphere/model.pt"))
+    if not models:
+        return
+    sample = load_sample(out / "samples" / DATASET[3] / "sphere.npz")
+    radius = float(np.linalg.norm(sample.points, axis=1).mean())
+    x = torch.linspace(-1.1, 1.1, 221)
+    line = torch.stack([x, torch.zeros_like(x), torch.zeros_like(x)], dim=-1)[None]  # [1, 221, 3]
+    methods = sorted({m.parent.parent.name.split("-")[1] for m in models})
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 4.6), squeeze=False)
+    for ax, method in zip(axes[0], methods, strict=True):
+        ax.plot(x, x.abs() - radius, "k", lw=2.5, alpha=0.3, label="true signed distance")
+        for model in models:
+            name = model.parent.parent.name
+            if name.split("-")[1] != method:
+                continue
+            with torch.no_grad():
+                u = load_model(model)[0](line)[0]
+            ax.plot(x, u, lw=1, label=name.split("-", 2)[2])
+        ax.axhline(0, color="grey", lw=0.6)
+        ax.axhline(-0.16, color="grey", lw=0.6, ls=":")
+        ax.set_ylim(-1.1, 1.1)
+        ax.set_xlabel("x through the centre (normalised units)")
+        ax.set_ylabel("u")
+        ax.set_title(method, fontsize=9)
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+        ax.grid(alpha=0.3)
+    fig.suptitle("demo 3D sphere: the trained field through the centre (dotted: u = -0.16)",
+                 fontsize=9)  # fmt: skip
+    fig.tight_layout()
+    fig.savefig(out / "study_3d_sphere_field.png", dpi=100)
+    plt.close(fig)
 
 
 def _figure(out: Path, table: pd.DataFrame, dim: int, varied: str) -> None:
@@ -326,6 +377,7 @@ def main() -> None:
     parser.add_argument("--iterations-3d", type=int, default=1000)
     parser.add_argument("--iterations-2d", type=int, default=1000)
     parser.add_argument("--only", help="run only the points whose name contains this")
+    parser.add_argument("--shapes", nargs="+", help="train only these demo shapes (default: all)")
     parser.add_argument("--jobs", type=int, default=2, help="points run at once (1 thread each)")
     parser.add_argument("--report", action="store_true", help="only write tables and figures")
     parser.add_argument("--list", action="store_true", help="list the grid's points and stop")
@@ -340,6 +392,9 @@ def main() -> None:
         return
     if not args.report:
         samples = {dim: prepare_samples(args.out, dim) for dim in args.dims}
+        if args.shapes:
+            samples = {d: [p for p in paths if p.stem in args.shapes]
+                       for d, paths in samples.items()}  # fmt: skip
         if 3 in args.dims and (not args.only or "poisson" in args.only):
             run_poisson(args.out, samples[3])
         # The cheapest first: the first results arrive early.
