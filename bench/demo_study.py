@@ -42,9 +42,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 
 from steik.data.sample import load_sample
+from steik.grid import evaluate_points
 from steik.methods import preset
 from steik.model import load_model
 
@@ -303,18 +303,17 @@ def _sphere_field(out: Path) -> None:
         return
     sample = load_sample(out / "samples" / DATASET[3] / "sphere.npz")
     radius = float(np.linalg.norm(sample.points, axis=1).mean())
-    x = torch.linspace(-1.1, 1.1, 221)
-    line = torch.stack([x, torch.zeros_like(x), torch.zeros_like(x)], dim=-1)[None]  # [1, 221, 3]
+    x = np.linspace(-1.1, 1.1, 221)
+    line = np.stack([x, np.zeros_like(x), np.zeros_like(x)], axis=-1)  # [221, 3]
     methods = sorted({m.parent.parent.name.split("-")[1] for m in models})
     fig, axes = plt.subplots(1, len(methods), figsize=(4.6 * len(methods), 4.6), squeeze=False)
     for ax, method in zip(axes[0], methods, strict=True):
-        ax.plot(x, x.abs() - radius, "k", lw=2.5, alpha=0.3, label="true signed distance")
+        ax.plot(x, np.abs(x) - radius, "k", lw=2.5, alpha=0.3, label="true signed distance")
         for model in models:
             name = model.parent.parent.name
             if name.split("-")[1] != method:
                 continue
-            with torch.no_grad():
-                u = load_model(model)[0](line)[0]
+            u = evaluate_points(load_model(model)[0], line)
             ax.plot(x, u, lw=1, label=name.split("-", 2)[2])
         ax.axhline(0, color="grey", lw=0.6)
         ax.axhline(-0.16, color="grey", lw=0.6, ls=":")

@@ -19,36 +19,28 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from steik.data.sample import load_sample
+from steik.grid import Grid, cube_grid, evaluate_grid
 from steik.model import load_model, load_snapshots
-from steik.nn import SDFNetwork
 
-N = 96
-HALF_WIDTH = 1.1
+GRID = cube_grid(3, extent=1.1, resolution=96)
 
 
-def grid_points() -> tuple[np.ndarray, float]:
-    """Grid points `[N^3, 3]` (float32, `ij` order) and the cell volume."""
-    t = np.linspace(-HALF_WIDTH, HALF_WIDTH, N, dtype=np.float32)
-    points = np.stack(np.meshgrid(t, t, t, indexing="ij"), axis=-1).reshape(-1, 3)
-    return points, float(t[1] - t[0]) ** 3
-
-
-def field(net: SDFNetwork, points: np.ndarray) -> np.ndarray:
-    """u `[N, N, N]` of a K = 1 network at the grid points."""
-    with torch.no_grad():
-        parts = [net(torch.from_numpy(c)[None])[0] for c in np.array_split(points, 40)]
-    return torch.cat(parts).numpy().reshape(N, N, N)
+def grid_coordinates(grid: Grid) -> np.ndarray:
+    """The grid's points `[size, 3]` in `evaluate_grid`'s (C) order."""
+    index = np.indices(grid.shape).reshape(3, -1).T
+    return (np.asarray(grid.origin) + index * grid.spacing).astype(np.float32)
 
 
 def describe(u: np.ndarray, depth: np.ndarray, cell: float) -> str:
-    """One line: the negative region and the enclosed positive pockets of `u [N, N, N]`;
-    `depth [N, N, N]` is each grid point's distance to the scan."""
+    """One line: the negative region and the enclosed positive pockets of `u` (`GRID.shape`);
+    `depth` (same shape) is each grid point's distance to the scan."""
     positive, count = ndimage.label(u > 0)
     faces = [positive[0], positive[-1], positive[:, 0], positive[:, -1],
              positive[:, :, 0], positive[:, :, -1]]  # fmt: skip
     border = set(np.unique(np.concatenate([f.ravel() for f in faces]))) - {0}
     pockets = [i for i in range(1, count + 1) if i not in border]
-    volume = {i: float((positive == i).sum()) * cell for i in pockets}
+    cells = np.bincount(positive.ravel(), minlength=count + 1)
+    volume = {i: float(cells[i]) * cell for i in pockets}
     largest = sorted(pockets, key=lambda i: -volume[i])[:3]
     detail = ", ".join(
         f"{volume[i]:.4f} (depth {depth[positive == i].max():.2f}, "
@@ -72,15 +64,17 @@ def main() -> None:
     if len(args.pairs) % 2:
         parser.error("give MODEL.pt SAMPLE.npz pairs")
     torch.set_num_threads(1)
-    points, cell = grid_points()
+    cell = GRID.spacing**3
+    coordinates = grid_coordinates(GRID)
     for model, sample in zip(args.pairs[::2], args.pairs[1::2], strict=True):
-        depth = cKDTree(load_sample(sample).points).query(points)[0].reshape(N, N, N)
+        depth = cKDTree(load_sample(sample).points).query(coordinates)[0].reshape(GRID.shape)
         if model.endswith("snapshots.pt"):
             nets = load_snapshots(model)[0]
         else:
             nets = [load_model(model)[0]]
         for k, net in enumerate(nets):
-            print(f"{model} [{k}]: {describe(field(net, points), depth, cell)}", flush=True)
+            u = evaluate_grid(net, GRID)
+            print(f"{model} [{k}]: {describe(u, depth, cell)}", flush=True)
 
 
 if __name__ == "__main__":
